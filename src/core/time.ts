@@ -1,0 +1,55 @@
+/**
+ * Celery's timestamps: ISO 8601 strings with an offset (`2030-01-02T03:04:05+00:00`), written by
+ * Python's `datetime.isoformat()`. Python producers may also send `Z` or, from naive datetimes, no
+ * offset at all; Celery reads a naive value as UTC, and so do we.
+ */
+
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * Parses a Celery timestamp.
+ *
+ * Microseconds beyond the millisecond are truncated (a JS `Date` holds milliseconds). A value
+ * without an offset is UTC, as in Celery's `maybe_make_aware`.
+ *
+ * @returns the instant, or `null` when the text is not ISO 8601
+ */
+export function parseCeleryTime(text: string): Date | null {
+  const match = ISO_8601.exec(text.trim());
+  if (!match) return null;
+  const [, year, month, day, hour, minute, second, fraction, offset] = match;
+  const millis = fraction ? Number(fraction.padEnd(3, '0').slice(0, 3)) : 0;
+  const utc = Date.UTC(
+    Number(year),
+    Number(month) - 1,
+    Number(day),
+    Number(hour ?? 0),
+    Number(minute ?? 0),
+    Number(second ?? 0),
+    millis,
+  );
+  const result = utc - offsetMinutes(offset) * 60_000;
+  const date = new Date(result);
+  // Date.UTC rolls 2024-02-31 over to March; Celery's parser refuses such dates.
+  if (Number.isNaN(result) || new Date(utc).getUTCDate() !== Number(day)) return null;
+  return date;
+}
+
+function offsetMinutes(offset: string | undefined): number {
+  if (!offset || offset.toUpperCase() === 'Z') return 0;
+  const sign = offset.startsWith('-') ? -1 : 1;
+  const digits = offset.slice(1).replace(':', '');
+  const hours = Number(digits.slice(0, 2));
+  const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+  return sign * (hours * 60 + minutes);
+}
+
+/**
+ * Formats an instant the way Celery writes it in headers: UTC with a `+00:00` offset.
+ *
+ * @example formatCeleryTime(new Date(0)) === '1970-01-01T00:00:00.000+00:00'
+ */
+export function formatCeleryTime(date: Date): string {
+  return date.toISOString().replace('Z', '+00:00');
+}
