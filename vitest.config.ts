@@ -1,7 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+// Under CI, each project also writes a JSON report that `.ci/run` sums into one closing line.
+const project = process.argv.includes('integration') ? 'integration' : 'unit';
+const reporters = process.env.CI
+  ? { reporters: ['default', 'json'], outputFile: { json: `.reports/${project}.json` } }
+  : {};
+
 export default defineConfig({
   test: {
+    ...reporters,
     projects: [
       {
         test: {

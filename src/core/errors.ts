@@ -10,6 +10,7 @@
 export const ERROR_CODES = {
   invalidConfig: 'INVALID_CONFIG',
   invalidArguments: 'INVALID_ARGUMENTS',
+  payloadTooLarge: 'PAYLOAD_TOO_LARGE',
   invalidMessage: 'INVALID_MESSAGE',
   unknownTask: 'UNKNOWN_TASK',
   brokerFailure: 'BROKER_FAILURE',
@@ -76,6 +77,30 @@ export class InvalidArgumentsError extends CeleryError {
       code: ERROR_CODES.invalidArguments,
     });
     this.issues = issues;
+    this.task = task;
+  }
+}
+
+/**
+ * The encoded body of a task call is over the size limit. Arguments are ids, not data: store the
+ * data somewhere and pass its key.
+ */
+export class PayloadTooLargeError extends CeleryError {
+  override name = 'PayloadTooLargeError' as const;
+  /** Encoded body size in bytes. */
+  readonly bytes: number;
+  /** The limit in bytes. */
+  readonly limit: number;
+  /** Task the arguments were for. */
+  readonly task: string;
+
+  constructor(task: string, bytes: number, limit: number) {
+    super(
+      `arguments for task ${task} encode to ${bytes} bytes, over the limit of ${limit} bytes: pass ids, not data`,
+      { code: ERROR_CODES.payloadTooLarge },
+    );
+    this.bytes = bytes;
+    this.limit = limit;
     this.task = task;
   }
 }

@@ -1,0 +1,62 @@
+/**
+ * Queue declarations: the TypeScript side of Celery's `task_queues` (Sentry's `CELERY_QUEUES`).
+ *
+ * A queue's durability and arguments must equal what any Python peer declares for the same
+ * queue: RabbitMQ refuses a second declaration that differs (`406 PRECONDITION_FAILED`) and the
+ * refusal breaks whichever side declares second. The defaults are exactly Celery's: durable, not
+ * auto-delete, no arguments.
+ */
+import { z } from 'zod';
+
+const argumentValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+
+/** One declared queue, parsed strictly (a typo in an option is an error naming it). */
+export const queueDeclarationSchema = z
+  .strictObject({
+    /** Queue name; also the routing key on the default exchange. */
+    name: z.string().min(1).max(255),
+    /** Survives a broker restart. Celery: true (Sentry set false on every queue). */
+    durable: z.boolean().default(true),
+    /** Deleted when its last consumer goes. Celery: false. */
+    autoDelete: z.boolean().default(false),
+    /** RabbitMQ `x-max-priority`: makes the queue order by priority, higher first. */
+    maxPriority: z.number().int().min(1).max(255).optional(),
+    /** Extra RabbitMQ queue arguments (`x-queue-type`, `x-delivery-limit`, …), as Python declares them. */
+    arguments: z.record(z.string(), argumentValueSchema).default({}),
+    /** Where dead messages of this queue go. @defaultValue `<name>.dlq` */
+    deadLetterQueue: z.string().min(1).max(255).optional(),
+  })
+  .superRefine((queue, context) => {
+    const declared = queue.arguments['x-max-priority'];
+    if (
+      queue.maxPriority !== undefined &&
+      declared !== undefined &&
+      declared !== queue.maxPriority
+    ) {
+      context.addIssue({
+        code: 'custom',
+        path: ['maxPriority'],
+        message: `conflicts with arguments['x-max-priority'] = ${String(declared)}`,
+      });
+    }
+  })
+  .transform((queue) => ({
+    ...queue,
+    deadLetterQueue: queue.deadLetterQueue ?? `${queue.name}.dlq`,
+  }));
+
+/** What a queue declaration accepts. */
+export type QueueDeclarationInput = z.input<typeof queueDeclarationSchema>;
+
+/** A queue declaration after defaults. */
+export type QueueDeclaration = z.output<typeof queueDeclarationSchema>;
+
+/**
+ * The RabbitMQ arguments a queue is declared with: its `arguments` plus `x-max-priority` from
+ * `maxPriority`. Empty for a default queue, exactly as Celery declares it.
+ */
+export function queueArguments(queue: QueueDeclaration): Record<string, string | number | boolean> {
+  return queue.maxPriority === undefined
+    ? { ...queue.arguments }
+    : { ...queue.arguments, 'x-max-priority': queue.maxPriority };
+}
