@@ -121,10 +121,12 @@ export function decodeRedisMessage(raw: string): RedisDecodeResult {
   }
   let body = envelope.body;
   if (properties.body_encoding === 'base64') {
-    if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(body)) {
+    // Python's b64decode refuses bad padding; Buffer.from would quietly decode a prefix.
+    const compact = body.replace(/\s+/g, '');
+    if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) {
       return { ...envelopeFailure('body is not valid base64'), deliveryTag };
     }
-    body = Buffer.from(body, 'base64').toString('utf8');
+    body = Buffer.from(compact, 'base64').toString('utf8');
   } else if (properties.body_encoding !== undefined && properties.body_encoding !== null) {
     return {
       ...envelopeFailure(`unknown body_encoding ${JSON.stringify(properties.body_encoding)}`),
@@ -165,7 +167,10 @@ export function encodeUnackedEntry(envelope: string, exchange: string, routingKe
 
 /** One entry of kombu's `unacked` hash, split into its parts. */
 export interface UnackedEntry {
-  /** The envelope, JSON text. */
+  /**
+   * The envelope, JSON text. Re-serialised from the parsed entry, so equal in content but not
+   * byte for byte (Python's spacing and escapes are not kept), as when kombu restores it.
+   */
   readonly envelope: string;
   readonly exchange: string;
   readonly routingKey: string;

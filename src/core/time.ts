@@ -19,29 +19,28 @@ export function parseCeleryTime(text: string): Date | null {
   const match = ISO_8601.exec(text.trim());
   if (!match) return null;
   const [, year, month, day, hour, minute, second, fraction, offset] = match;
+  const fields = [Number(hour ?? 0), Number(minute ?? 0), Number(second ?? 0)] as const;
+  const offsetMinutes = readOffsetMinutes(offset);
+  // Date.UTC rolls out-of-range fields over (month 13 → next January, 10:60 → 11:00); Python's
+  // datetime refuses them, and so does Celery's parser.
+  if (fields[0] > 23 || fields[1] > 59 || fields[2] > 59 || offsetMinutes === null) return null;
   const millis = fraction ? Number(fraction.padEnd(3, '0').slice(0, 3)) : 0;
-  const utc = Date.UTC(
-    Number(year),
-    Number(month) - 1,
-    Number(day),
-    Number(hour ?? 0),
-    Number(minute ?? 0),
-    Number(second ?? 0),
-    millis,
-  );
-  const result = utc - offsetMinutes(offset) * 60_000;
-  const date = new Date(result);
-  // Date.UTC rolls 2024-02-31 over to March; Celery's parser refuses such dates.
-  if (Number.isNaN(result) || new Date(utc).getUTCDate() !== Number(day)) return null;
-  return date;
+  const date = new Date(Date.UTC(2000, Number(month) - 1, Number(day), ...fields, millis));
+  // Date.UTC maps years 0–99 to 1900–1999: set the year on its own.
+  date.setUTCFullYear(Number(year));
+  // A rolled-over day (2024-02-31) or month (2024-13-01) shows up as a changed month or day.
+  if (date.getUTCMonth() !== Number(month) - 1 || date.getUTCDate() !== Number(day)) return null;
+  return new Date(date.getTime() - offsetMinutes * 60_000);
 }
 
-function offsetMinutes(offset: string | undefined): number {
+/** Minutes east of UTC, or `null` for an offset Python refuses (24 hours or more). */
+function readOffsetMinutes(offset: string | undefined): number | null {
   if (!offset || offset.toUpperCase() === 'Z') return 0;
   const sign = offset.startsWith('-') ? -1 : 1;
   const digits = offset.slice(1).replace(':', '');
   const hours = Number(digits.slice(0, 2));
   const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+  if (hours > 23 || minutes > 59) return null;
   return sign * (hours * 60 + minutes);
 }
 

@@ -37,8 +37,7 @@ export type CeleryHeaders = Record<string, unknown>;
  * extra headers the message carried in.
  */
 export function toCeleryHeaders(message: TaskMessage): CeleryHeaders {
-  return {
-    ...message.extraHeaders,
+  const headers: CeleryHeaders = {
     lang: message.lang,
     task: message.task,
     id: message.id,
@@ -56,6 +55,11 @@ export function toCeleryHeaders(message: TaskMessage): CeleryHeaders {
     origin: message.origin,
     ignore_result: message.ignoreResult,
   };
+  // Extras go last, as Celery ≥ 5.3 writes `stamped_headers`/`stamps`; a modelled key always wins.
+  const extras = Object.entries(message.extraHeaders).filter(
+    ([key]) => !Object.hasOwn(headers, key),
+  );
+  return { ...headers, ...Object.fromEntries(extras) };
 }
 
 /**
@@ -209,10 +213,19 @@ function checkContentType(
 }
 
 function parseBody(body: string): unknown {
+  let parsed: unknown;
   try {
-    return untagKombuJson(parsePythonJson(body));
+    parsed = parsePythonJson(body);
   } catch (error) {
     throw new Defect(INVALID_MESSAGE_REASONS.malformedBody, `body is not JSON: ${describe(error)}`);
+  }
+  try {
+    return untagKombuJson(parsed);
+  } catch (error) {
+    throw new Defect(
+      INVALID_MESSAGE_REASONS.malformedBody,
+      `body holds a kombu tagged value we cannot read: ${describe(error)}`,
+    );
   }
 }
 

@@ -1,0 +1,118 @@
+/**
+ * The Broker contract: what the Lambda layer, the poller and the CLI need from a message broker,
+ * in task and queue terms. Redis and RabbitMQ implement it; no ioredis or amqplib type appears
+ * here.
+ *
+ * @remarks
+ * - Each adapter owns its connection: created lazily on first use, reused across warm Lambda
+ *   invocations, closed only by {@link Broker.close}.
+ * - A received message is held until it is settled, and settled only once its outcome is known.
+ *   Nothing is acknowledged on receipt.
+ * - Delays live in the broker (a Redis sorted set, RabbitMQ TTL queues), never in process memory.
+ * - Left out: result backends, workflows (`chain`/`chord` are carried, not run), fan-out.
+ */
+import type { DeadLetterReason } from '../core/dead-letter.js';
+import type { TaskMessage } from '../core/message.js';
+import type { DecodeResult } from '../core/wire.js';
+
+/** One received message, held by the consumer until settled. */
+export interface Delivery {
+  /** Queue it was received from. */
+  readonly queue: string;
+  /** The decoded message, or why it could not be decoded. */
+  readonly result: DecodeResult;
+  /** The broker delivered it before (a consumer died or shut down holding it). */
+  readonly redelivered: boolean;
+}
+
+/** How a held message is settled. */
+export type Settlement =
+  /** Its outcome is final (success, ignored, or failure recorded elsewhere): remove it. */
+  | { readonly kind: 'done' }
+  /**
+   * Replace it by `message` (a retry: same id, `retries + 1`; or the same message parked until its
+   * eta), delivered to its queue at `dueAt`. The swap is atomic: never both, never neither.
+   */
+  | { readonly kind: 'retry-later'; readonly message: TaskMessage; readonly dueAt: Date }
+  /** Move it to its queue's dead-letter store with the reason. */
+  | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason };
+
+/** A delivery and what to do with it. */
+export interface SettleItem {
+  readonly delivery: Delivery;
+  readonly settlement: Settlement;
+}
+
+/** Options of {@link Broker.receive}. */
+export interface ReceiveOptions {
+  /** Most messages to return. */
+  readonly max: number;
+  /** How long to wait for a first message when the queue is empty. 0 returns at once. */
+  readonly waitMs: number;
+  /** Stops waiting early. */
+  readonly signal?: AbortSignal;
+}
+
+/** Counts for one queue, as `inspect` shows them. */
+export interface QueueStats {
+  readonly queue: string;
+  /** Waiting to be received. */
+  readonly ready: number;
+  /** Received and not settled yet (held by some consumer). */
+  readonly unacked: number;
+  /** Parked in delay storage until due. */
+  readonly delayed: number;
+  /** In the dead-letter store. */
+  readonly deadLettered: number;
+}
+
+/** One entry of a dead-letter store. */
+export interface DeadLetterEntry extends DeadLetterReason {
+  /** Queue the message was taken from. */
+  readonly queue: string;
+  /** When it was dead-lettered, ISO 8601. */
+  readonly at: string;
+  /** The message as it was on the wire (a kombu envelope on Redis, the body on AMQP). */
+  readonly raw: string;
+}
+
+/** A message broker, in task and queue terms. */
+export interface Broker {
+  /** Which adapter this is. */
+  readonly kind: 'redis' | 'rabbitmq';
+  /**
+   * Publishes messages to their queues (`routingKey`), in one round trip where the broker
+   * allows. Resolves once the broker has them.
+   *
+   * @throws BrokerError when the broker is unreachable or refuses
+   */
+  publish(messages: readonly TaskMessage[]): Promise<void>;
+  /**
+   * Takes up to `max` messages from `queue`, recording each as held (crash-safe: a consumer that
+   * dies holding them does not lose them). Messages that cannot even be held (a Redis envelope
+   * that is not JSON) are dead-lettered on the spot and not returned.
+   */
+  receive(queue: string, options: ReceiveOptions): Promise<Delivery[]>;
+  /** Settles held messages. Each delivery is settled at most once. */
+  settle(items: readonly SettleItem[]): Promise<void>;
+  /** Counts of a queue. */
+  stats(queue: string): Promise<QueueStats>;
+  /** The newest `limit` entries of a queue's dead-letter store, newest first. */
+  deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]>;
+  /** Closes the connections. The broker cannot be used afterwards. */
+  close(): Promise<void>;
+  /**
+   * Moves delayed messages that are due back into `queue`. Brokers whose delays come back by
+   * themselves (RabbitMQ dead-lettering) leave it out.
+   *
+   * @returns how many were moved
+   */
+  promoteDue?(queue: string, limit?: number): Promise<number>;
+  /**
+   * Puts back messages held longer than the visibility timeout by consumers that died.
+   * Brokers that do this themselves (RabbitMQ, on connection loss) leave it out.
+   *
+   * @returns how many were restored
+   */
+  restoreStale?(): Promise<number>;
+}

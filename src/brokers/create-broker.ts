@@ -1,0 +1,31 @@
+/**
+ * Picks the broker adapter from the configuration's `kind`.
+ */
+import { type BrokerConfigInput, parseBrokerConfig } from '../config/broker-config.js';
+import type { QueueDeclaration } from '../core/queue.js';
+import type { Broker } from './broker.js';
+import { type BrokerLogger, RedisBroker } from './redis/redis-broker.js';
+
+/** Options of {@link createBroker}. */
+export interface CreateBrokerOptions {
+  /** Declared queues (from the registry), for topology and dead-letter names. */
+  readonly queues?: readonly QueueDeclaration[];
+  /** Where warnings go. @defaultValue console */
+  readonly logger?: BrokerLogger;
+}
+
+/**
+ * Creates a broker. Nothing connects until the first operation.
+ *
+ * @param config - broker options, or a broker URL
+ * @throws InvalidConfigError for bad options
+ * @example
+ * const broker = createBroker(process.env.BROKER_URL ?? 'redis://127.0.0.1:6379/0', { queues: registry.queues });
+ */
+export function createBroker(config: BrokerConfigInput, options: CreateBrokerOptions = {}): Broker {
+  const parsed = parseBrokerConfig(config);
+  switch (parsed.kind) {
+    case 'redis':
+      return new RedisBroker({ config: parsed, ...options });
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * The Redis broker, wire-compatible with kombu's Redis transport: Python Celery producers and
+ * workers on the same database read what we write and we read what they write.
+ *
+ * Beyond kombu: receiving is atomic (pop + record in one script), delays live in a sorted set
+ * rather than in a worker's memory (an eta past the visibility timeout runs once, not twice),
+ * and bad messages go to a dead-letter list with a reason instead of stopping the consumer.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RedisBrokerConfig } from '../../config/broker-config.js';
+import type { DeadLetterReason } from '../../core/dead-letter.js';
+import { isPlainObject } from '../../core/json.js';
+import type { TaskMessage } from '../../core/message.js';
+import type { QueueDeclaration } from '../../core/queue.js';
+import {
+  decodeRedisMessage,
+  decodeUnackedEntry,
+  encodeRedisMessage,
+  KOMBU_SEPARATOR,
+  redisPriorityKey,
+} from '../../core/redis-codec.js';
+import type {
+  Broker,
+  DeadLetterEntry,
+  Delivery,
+  QueueStats,
+  ReceiveOptions,
+  SettleItem,
+} from '../broker.js';
+import { RedisKeys } from './keys.js';
+import { connectRedis, redisFailure, type ScriptedRedis } from './redis-connection.js';
+
+/** Where the broker reports what needs a person's attention. @defaultValue `console` */
+export interface BrokerLogger {
+  warn(message: string): void;
+}
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  readonly config: RedisBrokerConfig;
+  /** Declared queues, for their dead-letter names. Undeclared queues use `<queue>.dlq`. */
+  readonly queues?: readonly QueueDeclaration[];
+  readonly logger?: BrokerLogger;
+  /** Clock, for tests. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+/** kombu holds its restore mutex for 300 s; so do we. */
+const RESTORE_MUTEX_TTL_MS = 300_000;
+/** How many stale entries one restore pass handles. */
+const RESTORE_BATCH = 1000;
+/**
+ * Longest single block while waiting for messages. Only the step-0 list can be waited on
+ * (BLMOVE takes one key); lists of other priorities are checked at least this often.
+ */
+const MAX_BLOCK_MS = 250;
+
+interface Held {
+  readonly tag: string;
+  readonly raw: string;
+}
+
+/** A Redis broker. Create it once per process and reuse it across invocations. */
+export class RedisBroker implements Broker {
+  readonly kind = 'redis' as const;
+  readonly #config: RedisBrokerConfig;
+  readonly #keys: RedisKeys;
+  readonly #deadLetterNames: Map<string, string>;
+  readonly #logger: BrokerLogger;
+  readonly #now: () => number;
+  readonly #held = new WeakMap<Delivery, Held>();
+  readonly #bound = new Set<string>();
+  #client: ScriptedRedis | undefined;
+  #blocking: ScriptedRedis | undefined;
+  #lastError: () => Error | undefined = () => undefined;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: RedisBrokerOptions) {
+    this.#config = options.config;
+    this.#keys = new RedisKeys(options.config.keyPrefix);
+    this.#deadLetterNames = new Map(
+      (options.queues ?? []).map((queue) => [queue.name, queue.deadLetterQueue]),
+    );
+    this.#logger = options.logger ?? console;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Key names this broker uses (for tests and the CLI). */
+  get keys(): RedisKeys {
+    return this.#keys;
+  }
+
+  /** The dead-letter queue name of `queue`. */
+  deadLetterQueue(queue: string): string {
+    return this.#deadLetterNames.get(queue) ?? `${queue}.dlq`;
+  }
+
+  async publish(messages: readonly TaskMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const redis = await this.#connection(`publish to ${messages[0]?.routingKey}`);
+    const transaction = redis.multi();
+    const now = new Date(this.#now());
+    const binding: string[] = [];
+    for (const message of messages) {
+      const queue = message.routingKey;
+      if (!this.#bound.has(queue)) {
+        const { key, member } = this.#keys.binding(queue);
+        transaction.sadd(key, member);
+        binding.push(queue);
+      }
+      const encoded = encodeRedisMessage(message, { now });
+      transaction.lpush(this.#keys.prefixed(encoded.key), encoded.envelope);
+    }
+    await this.#exec(transaction, `publish ${messages.length} message(s)`);
+    for (const queue of binding) this.#bound.add(queue);
+  }
+
+  async receive(queue: string, options: ReceiveOptions): Promise<Delivery[]> {
+    const redis = await this.#connection(`receive from ${queue}`);
+    const deadline = this.#now() + options.waitMs;
+    for (;;) {
+      const deliveries = await this.#receiveNow(redis, queue, options.max);
+      const remaining = deadline - this.#now();
+      if (deliveries.length > 0 || remaining <= 0 || options.signal?.aborted || this.#closed) {
+        return deliveries;
+      }
+      await this.#waitForData(queue, Math.min(remaining, MAX_BLOCK_MS));
+    }
+  }
+
+  async #receiveNow(redis: ScriptedRedis, queue: string, max: number): Promise<Delivery[]> {
+    const lists = this.#keys.queueLists(queue);
+    const deadLetter = this.#keys.deadLetter(this.deadLetterQueue(queue));
+    const now = this.#now();
+    let reply: string[];
+    try {
+      reply = await redis.scReceive(
+        3 + lists.length,
+        this.#keys.unacked,
+        this.#keys.unackedIndex,
+        deadLetter,
+        ...lists,
+        now / 1000,
+        max,
+        queue,
+        new Date(now).toISOString(),
+      );
+    } catch (error) {
+      throw redisFailure(this.#config.url, `receive from ${queue}`, error, this.#lastError());
+    }
+    const deliveries: Delivery[] = [];
+    for (let index = 0; index + 2 < reply.length; index += 3) {
+      const [kind, tag, raw] = [reply[index], reply[index + 1], reply[index + 2]] as string[];
+      if (kind === 'd') {
+        this.#logger.warn(`dead-lettered a message from ${queue} on receipt: ${raw}`);
+        continue;
+      }
+      const result = decodeRedisMessage(raw as string);
+      const delivery: Delivery = {
+        queue,
+        result,
+        redelivered: result.ok ? result.message.redelivered : false,
+      };
+      this.#held.set(delivery, { tag: tag as string, raw: raw as string });
+      deliveries.push(delivery);
+    }
+    return deliveries;
+  }
+
+  /**
+   * Blocks until the queue's step-0 list has an element or `ms` pass, without taking anything:
+   * BLMOVE from the list's tail to its own tail leaves the list as it was. Taking stays with the
+   * atomic receive script.
+   */
+  async #waitForData(queue: string, ms: number): Promise<void> {
+    this.#blocking ??= this.#connect('blocking');
+    const [list] = this.#keys.queueLists(queue);
+    try {
+      await this.#blocking.blmove(list as string, list as string, 'RIGHT', 'RIGHT', ms / 1000);
+    } catch (error) {
+      if (this.#closed) return;
+      throw redisFailure(this.#config.url, `wait on ${queue}`, error, this.#lastError());
+    }
+  }
+
+  async settle(items: readonly SettleItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const redis = await this.#connection('settle');
+    const transaction = redis.multi();
+    const now = this.#now();
+    const settled: Delivery[] = [];
+    for (const { delivery, settlement } of items) {
+      const held = this.#held.get(delivery);
+      if (!held)
+        throw new Error(`delivery from ${delivery.queue} was already settled or is not ours`);
+      settled.push(delivery);
+      transaction.zrem(this.#keys.unackedIndex, held.tag);
+      transaction.hdel(this.#keys.unacked, held.tag);
+      if (settlement.kind === 'retry-later') {
+        this.#park(transaction, delivery.queue, settlement.message, settlement.dueAt, now);
+      } else if (settlement.kind === 'dead-letter') {
+        const record = this.#deadLetterRecord(delivery.queue, settlement.reason, held.raw, now);
+        transaction.lpush(this.#keys.deadLetter(this.deadLetterQueue(delivery.queue)), record);
+      }
+    }
+    await this.#exec(transaction, `settle ${items.length} message(s)`);
+    for (const delivery of settled) this.#held.delete(delivery);
+  }
+
+  /** Queues `message` to run at `dueAt`: in the delay zset, or straight in its list if due. */
+  #park(
+    transaction: ReturnType<ScriptedRedis['multi']>,
+    queue: string,
+    message: TaskMessage,
+    dueAt: Date,
+    now: number,
+  ): void {
+    const routed = { ...message, exchange: '', routingKey: queue };
+    const encoded = encodeRedisMessage(routed, { now: new Date(now) });
+    if (dueAt.getTime() <= now) {
+      transaction.lpush(this.#keys.prefixed(encoded.key), encoded.envelope);
+      return;
+    }
+    const step =
+      encoded.key === queue ? '0' : encoded.key.slice(queue.length + KOMBU_SEPARATOR.length);
+    transaction.zadd(this.#keys.delayed(queue), dueAt.getTime(), `${step}${encoded.envelope}`);
+  }
+
+  #deadLetterRecord(queue: string, reason: DeadLetterReason, raw: string, now: number): string {
+    return JSON.stringify({ ...reason, queue, at: new Date(now).toISOString(), raw });
+  }
+
+  async promoteDue(queue: string, limit = 1000): Promise<number> {
+    const redis = await this.#connection(`promote delayed messages of ${queue}`);
+    try {
+      return await redis.scPromote(
+        5,
+        this.#keys.delayed(queue),
+        ...this.#keys.queueLists(queue),
+        this.#now(),
+        limit,
+      );
+    } catch (error) {
+      throw redisFailure(this.#config.url, `promote ${queue}`, error, this.#lastError());
+    }
+  }
+
+  async restoreStale(): Promise<number> {
+    const redis = await this.#connection('restore stale messages');
+    const token = randomUUID();
+    const mutex = this.#keys.unackedMutex;
+    const acquired = await redis.set(mutex, token, 'PX', RESTORE_MUTEX_TTL_MS, 'NX');
+    if (acquired !== 'OK') return 0;
+    let restored = 0;
+    try {
+      const ceiling = this.#now() / 1000 - this.#config.visibilityTimeout;
+      const tags = await redis.zrevrangebyscore(
+        this.#keys.unackedIndex,
+        ceiling,
+        0,
+        'LIMIT',
+        0,
+        RESTORE_BATCH,
+      );
+      for (const tag of tags) restored += await this.#restoreOne(redis, tag);
+    } catch (error) {
+      throw redisFailure(this.#config.url, 'restore stale messages', error, this.#lastError());
+    } finally {
+      await redis.scReleaseMutex(1, mutex, token).catch(() => {
+        // The mutex expires by itself after 300 s; failing to release it only delays the next pass.
+      });
+    }
+    return restored;
+  }
+
+  async #restoreOne(redis: ScriptedRedis, tag: string): Promise<number> {
+    const entry = await redis.hget(this.#keys.unacked, tag);
+    if (entry === null) {
+      // Index entry without a hash entry: acked between our two reads. Nothing to restore.
+      await redis.zrem(this.#keys.unackedIndex, tag);
+      return 0;
+    }
+    const parsed = decodeUnackedEntry(entry);
+    const envelope = parsed ? (JSON.parse(parsed.envelope) as Record<string, unknown>) : null;
+    if (!parsed || !envelope) {
+      const reason: DeadLetterReason = {
+        reason: 'invalid-message',
+        detail: 'unacked entry is not [envelope, exchange, routing_key]',
+        task: null,
+        id: null,
+        retries: null,
+      };
+      const record = this.#deadLetterRecord('unacked', reason, entry, this.#now());
+      const list = this.#keys.deadLetter('unacked.dlq');
+      return redis.scDeadLetterOne(
+        3,
+        this.#keys.unacked,
+        this.#keys.unackedIndex,
+        list,
+        tag,
+        entry,
+        record,
+      );
+    }
+    // kombu's _do_restore_message: flag the message redelivered, in headers and delivery_info.
+    const properties = isPlainObject(envelope.properties) ? envelope.properties : {};
+    if (isPlainObject(envelope.headers)) envelope.headers.redelivered = true;
+    if (isPlainObject(properties.delivery_info)) properties.delivery_info.redelivered = true;
+    const queue = await this.#lookupQueue(redis, parsed.exchange, parsed.routingKey);
+    const priority = typeof properties.priority === 'number' ? properties.priority : 0;
+    const list = this.#keys.prefixed(redisPriorityKey(queue, priority));
+    return redis.scRestoreOne(
+      3,
+      this.#keys.unacked,
+      this.#keys.unackedIndex,
+      list,
+      tag,
+      entry,
+      JSON.stringify(envelope),
+    );
+  }
+
+  /** kombu's `_lookup` for direct routing: the default exchange routes by queue name. */
+  async #lookupQueue(redis: ScriptedRedis, exchange: string, routingKey: string): Promise<string> {
+    if (exchange === '') return routingKey;
+    const members = await redis.smembers(this.#keys.prefixed(`_kombu.binding.${exchange}`));
+    for (const member of members) {
+      const [key, , queue] = member.split(KOMBU_SEPARATOR);
+      if (key === routingKey && queue) return queue;
+    }
+    return routingKey;
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const redis = await this.#connection(`inspect ${queue}`);
+    const pipeline = redis.pipeline();
+    for (const list of this.#keys.queueLists(queue)) pipeline.llen(list);
+    pipeline.zcard(this.#keys.delayed(queue));
+    pipeline.llen(this.#keys.deadLetter(this.deadLetterQueue(queue)));
+    const replies = await this.#exec(pipeline, `inspect ${queue}`);
+    const counts = replies.map((reply) => Number(reply));
+    const ready = counts.slice(0, 4).reduce((sum, count) => sum + count, 0);
+    return {
+      queue,
+      ready,
+      unacked: await this.#countUnacked(redis, queue),
+      delayed: counts[4] ?? 0,
+      deadLettered: counts[5] ?? 0,
+    };
+  }
+
+  /** Held messages of one queue: the `unacked` hash is shared by all queues, so scan it. */
+  async #countUnacked(redis: ScriptedRedis, queue: string): Promise<number> {
+    let count = 0;
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.hscan(this.#keys.unacked, cursor, 'COUNT', 500);
+      cursor = next;
+      for (let index = 1; index < flat.length; index += 2) {
+        const entry = decodeUnackedEntry(flat[index] as string);
+        if (entry?.routingKey === queue) count++;
+      }
+    } while (cursor !== '0');
+    return count;
+  }
+
+  async deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]> {
+    const redis = await this.#connection(`read dead letters of ${queue}`);
+    const key = this.#keys.deadLetter(this.deadLetterQueue(queue));
+    const records = await redis.lrange(key, 0, Math.max(0, limit - 1));
+    return records.map((record) => JSON.parse(record) as DeadLetterEntry);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#blocking?.disconnect();
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) {
+      await client.quit().catch(() => {
+        // Already disconnected: nothing left to close.
+        client.disconnect();
+      });
+    }
+  }
+
+  #connect(role: string): ScriptedRedis {
+    const { client, lastError } = connectRedis({
+      url: this.#config.url,
+      connectTimeoutMs: this.#config.connectTimeoutMs,
+      connectionName: `serverless-celery:${role}`,
+    });
+    if (role === 'main') this.#lastError = lastError;
+    return client;
+  }
+
+  /** The main connection, created on first use; warns once if Redis may evict broker keys. */
+  async #connection(action: string): Promise<ScriptedRedis> {
+    if (this.#closed) throw new Error('the Redis broker is closed');
+    this.#client ??= this.#connect('main');
+    const client = this.#client;
+    this.#ready ??= this.#checkEvictionPolicy(client).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    try {
+      await this.#ready;
+    } catch (error) {
+      throw redisFailure(this.#config.url, action, error, this.#lastError());
+    }
+    return client;
+  }
+
+  async #checkEvictionPolicy(client: ScriptedRedis): Promise<void> {
+    // INFO works where CONFIG GET is disabled (ElastiCache).
+    const info = await client.info('memory');
+    const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+    if (policy && policy !== 'noeviction') {
+      this.#logger.warn(
+        `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict queued tasks. Set it to noeviction.`,
+      );
+    }
+  }
+
+  async #exec(
+    batch: { exec(): Promise<[Error | null, unknown][] | null> },
+    action: string,
+  ): Promise<unknown[]> {
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await batch.exec();
+    } catch (error) {
+      throw redisFailure(this.#config.url, action, error, this.#lastError());
+    }
+    if (!replies) throw redisFailure(this.#config.url, action, new Error('transaction aborted'));
+    const failed = replies.find(([error]) => error);
+    if (failed?.[0]) throw redisFailure(this.#config.url, action, failed[0]);
+    return replies.map(([, value]) => value);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * ioredis connections made from a broker URL, with errors a person can act on and no secret in
+ * them. Commands fail fast when Redis is down (a producer answers 503 rather than hanging).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { describeEndpoint } from '../../config/broker-config.js';
+import { BrokerError } from '../../core/errors.js';
+import { PROMOTE_LUA } from './lua/promote.js';
+import { RECEIVE_LUA } from './lua/receive.js';
+import { DEAD_LETTER_ONE_LUA, RELEASE_MUTEX_LUA, RESTORE_ONE_LUA } from './lua/restore-one.js';
+
+/** Our Lua scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
+export interface ScriptCommands {
+  scReceive(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<string[]>;
+  scPromote(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  scRestoreOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  scDeadLetterOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  scReleaseMutex(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+}
+
+/** An ioredis client with our scripts defined. */
+export type ScriptedRedis = Redis & ScriptCommands;
+
+/** Options for {@link connectRedis}. */
+export interface RedisConnectOptions {
+  readonly url: string;
+  readonly connectTimeoutMs: number;
+  /** Name shown in `CLIENT LIST`. */
+  readonly connectionName?: string;
+}
+
+/**
+ * Creates a lazily connecting client with our scripts.
+ *
+ * Connection problems are remembered so that a failing command can say why (refused, timed out,
+ * wrong password) and where (`host:port/db`), never with the password.
+ */
+export function connectRedis(options: RedisConnectOptions): {
+  client: ScriptedRedis;
+  lastError: () => Error | undefined;
+} {
+  let lastError: Error | undefined;
+  const redisOptions: RedisOptions = {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs,
+    // One retry per command: a producer must fail fast (503), not queue commands for minutes.
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    ...(options.connectionName ? { connectionName: options.connectionName } : {}),
+  };
+  const client = new Redis(options.url, redisOptions) as ScriptedRedis;
+  // Without a listener ioredis reports connection errors as unhandled 'error' events.
+  client.on('error', (error: Error) => {
+    lastError = error;
+  });
+  client.on('ready', () => {
+    lastError = undefined;
+  });
+  client.defineCommand('scReceive', { lua: RECEIVE_LUA });
+  client.defineCommand('scPromote', { lua: PROMOTE_LUA });
+  client.defineCommand('scRestoreOne', { lua: RESTORE_ONE_LUA });
+  client.defineCommand('scDeadLetterOne', { lua: DEAD_LETTER_ONE_LUA });
+  client.defineCommand('scReleaseMutex', { lua: RELEASE_MUTEX_LUA });
+  return { client, lastError: () => lastError };
+}
+
+/**
+ * Wraps an ioredis failure in a {@link BrokerError} that names the endpoint and the cause.
+ *
+ * @param url - the broker URL (only host, port and database are shown)
+ * @param action - what we were doing, e.g. `publish to events`
+ * @param error - what ioredis threw
+ * @param connectionError - the last connection error seen, when there was one
+ */
+export function redisFailure(
+  url: string,
+  action: string,
+  error: unknown,
+  connectionError?: Error,
+): BrokerError {
+  const cause = connectionError ?? error;
+  const reason = explain(cause);
+  return new BrokerError(`Redis at ${describeEndpoint(url)}: ${action} failed: ${reason}`, {
+    cause: error,
+  });
+}
+
+function explain(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running?)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ETIMEDOUT') return 'connection timed out';
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(error.message)) {
+    return 'authentication failed (wrong user name or password)';
+  }
+  if (/NOAUTH/i.test(error.message)) return 'authentication required (no password given)';
+  return error.message;
+}
