@@ -15,6 +15,11 @@ import type { DeadLetterReason } from '../core/dead-letter.js';
 import type { TaskMessage } from '../core/message.js';
 import type { DecodeResult } from '../core/wire.js';
 
+/** Where a broker reports what needs a person's attention. @defaultValue `console` */
+export interface BrokerLogger {
+  warn(message: string): void;
+}
+
 /** One received message, held by the consumer until settled. */
 export interface Delivery {
   /** Queue it was received from. */
@@ -97,7 +102,10 @@ export interface Broker {
   settle(items: readonly SettleItem[]): Promise<void>;
   /** Counts of a queue. */
   stats(queue: string): Promise<QueueStats>;
-  /** The newest `limit` entries of a queue's dead-letter store, newest first. */
+  /**
+   * Up to `limit` entries of a queue's dead-letter store, without removing them (Redis: newest
+   * first; RabbitMQ: oldest first, as the queue holds them).
+   */
   deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]>;
   /** Closes the connections. The broker cannot be used afterwards. */
   close(): Promise<void>;

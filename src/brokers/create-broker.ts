@@ -3,8 +3,9 @@
  */
 import { type BrokerConfigInput, parseBrokerConfig } from '../config/broker-config.js';
 import type { QueueDeclaration } from '../core/queue.js';
-import type { Broker } from './broker.js';
-import { type BrokerLogger, RedisBroker } from './redis/redis-broker.js';
+import type { Broker, BrokerLogger } from './broker.js';
+import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker.js';
+import { RedisBroker } from './redis/redis-broker.js';
 
 /** Options of {@link createBroker}. */
 export interface CreateBrokerOptions {
@@ -27,5 +28,7 @@ export function createBroker(config: BrokerConfigInput, options: CreateBrokerOpt
   switch (parsed.kind) {
     case 'redis':
       return new RedisBroker({ config: parsed, ...options });
+    case 'rabbitmq':
+      return new RabbitMqBroker({ config: parsed, ...options });
   }
 }

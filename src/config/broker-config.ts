@@ -11,29 +11,88 @@ import { toFieldIssues } from '../core/zod-issues.js';
 export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
 
 /** Redis broker options. */
-export const redisBrokerConfigSchema = z.strictObject({
-  kind: z.literal('redis'),
-  /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS. */
-  url: z
-    .string()
-    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
-    .default(DEFAULT_BROKER_URL),
-  /** kombu's `global_keyprefix`; must equal the Python side's. */
-  keyPrefix: z.string().default(''),
-  /**
-   * Seconds after which a held message whose consumer died is put back (kombu's
-   * `visibility_timeout`; keep it equal to the Python workers' value).
-   */
-  visibilityTimeout: z.number().positive().default(3600),
-  /** Milliseconds to wait for a connection before a command fails. */
-  connectTimeoutMs: z.number().int().positive().default(5000),
-});
+export const redisBrokerConfigSchema = z
+  .strictObject({
+    kind: z.literal('redis'),
+    /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS. */
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      // ioredis would throw Node's `Invalid URL` TypeError, whose `input` holds the password.
+      .refine(isParseableUrl, 'is not a valid URL (percent-encode @ / : # ? in user and password)')
+      .default(DEFAULT_BROKER_URL),
+    /** kombu's `global_keyprefix`; must equal the Python side's. */
+    keyPrefix: z.string().default(''),
+    /**
+     * Seconds after which a held message whose consumer died is put back (kombu's
+     * `visibility_timeout`; keep it equal to the Python workers' value).
+     */
+    visibilityTimeout: z.number().positive().default(3600),
+    /** Milliseconds to wait for a connection before a command fails. */
+    connectTimeoutMs: z.number().int().positive().default(5000),
+    /**
+     * TLS settings of a `rediss://` connection, for a server certificate Node does not trust by
+     * itself (a private CA, a self-signed certificate). Without them Node's defaults apply.
+     * Refused with `redis://`, which would otherwise silently switch to TLS.
+     */
+    tls: z
+      .strictObject({
+        /** PEM text of the certificate authority that signed the server's certificate. */
+        ca: z.string().min(1).optional(),
+        /** `false` accepts a certificate that does not verify: test setups only. @defaultValue true */
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .optional(),
+  })
+  .superRefine((config, context) => {
+    if (config.tls && !config.url.startsWith('rediss://')) {
+      context.addIssue({ code: 'custom', path: ['tls'], message: 'needs a rediss:// url' });
+    }
+  });
 
 /** Redis broker options after defaults. */
 export type RedisBrokerConfig = z.output<typeof redisBrokerConfigSchema>;
 
+/** The local RabbitMQ of the project's machines (default vhost). */
+export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672/';
+
+/** RabbitMQ (and Amazon MQ for RabbitMQ) broker options. */
+export const rabbitmqBrokerConfigSchema = z.strictObject({
+  kind: z.literal('rabbitmq'),
+  /** `amqp://user:password@host:port/vhost`, or `amqps://` for TLS (Amazon MQ). */
+  url: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+    .default(DEFAULT_AMQP_URL),
+  /** Unacknowledged messages a consumer channel may hold. */
+  prefetch: z.number().int().positive().max(65_535).default(100),
+  /**
+   * Queue type of the delay levels (kombu's native delayed delivery). Celery ≥ 5.5 declares
+   * them `quorum` by default; both sides must agree or RabbitMQ refuses the second declaration.
+   */
+  delayQueueType: z.enum(['quorum', 'classic']).default('quorum'),
+  /** Name prefix of the delay topology (Celery's `broker_native_delayed_delivery_prefix`). */
+  delayPrefix: z.string().default(''),
+  /**
+   * Also set the AMQP `expiration` property from `expires`, as Celery does. Off by default:
+   * RabbitMQ drops an expired message silently unless the queue has a dead-letter exchange,
+   * while our consumers dead-letter expired messages with a reason.
+   */
+  setExpiration: z.boolean().default(false),
+  /** AMQP heartbeat in seconds (0 disables). */
+  heartbeatSeconds: z.number().int().nonnegative().default(30),
+  /** Milliseconds to wait for a connection. */
+  connectTimeoutMs: z.number().int().positive().default(5000),
+});
+
+/** RabbitMQ broker options after defaults. */
+export type RabbitMqBrokerConfig = z.output<typeof rabbitmqBrokerConfigSchema>;
+
 /** Any broker's options. */
-export const brokerConfigSchema = z.discriminatedUnion('kind', [redisBrokerConfigSchema]);
+export const brokerConfigSchema = z.discriminatedUnion('kind', [
+  redisBrokerConfigSchema,
+  rabbitmqBrokerConfigSchema,
+]);
 
 /** Broker options after defaults. */
 export type BrokerConfig = z.output<typeof brokerConfigSchema>;
@@ -55,21 +114,31 @@ export function parseBrokerConfig(input: BrokerConfigInput): BrokerConfig {
 
 function fromUrl(url: string): unknown {
   if (/^rediss?:\/\//.test(url)) return { kind: 'redis', url };
+  if (/^amqps?:\/\//.test(url)) return { kind: 'rabbitmq', url };
   throw new InvalidConfigError('broker', [
-    { path: 'url', message: `unsupported scheme in ${redactUrl(url)} (use redis:// or rediss://)` },
+    {
+      path: 'url',
+      message: `unsupported scheme in ${redactUrl(url)} (use redis://, rediss://, amqp:// or amqps://)`,
+    },
   ]);
 }
 
 /**
  * A broker URL safe to print: the password (and anything after the user name) replaced by `***`.
+ * Everything up to the last `@` counts as credentials, so a password with an unencoded `@` or `/`
+ * is hidden too (an `@` in the path or query is over-masked, never leaked).
  *
  * @example redactUrl('redis://:s3cret@host:6379/0') === 'redis://:***@host:6379/0'
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([\s\S]*)@/i, (_, scheme: string, auth: string) => {
     const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : auth;
     return `${scheme}${user}:***@`;
   });
+}
+
+function isParseableUrl(url: string): boolean {
+  return URL.canParse(url);
 }
 
 /** `host:port/db` of a URL (no credentials), for error messages. */

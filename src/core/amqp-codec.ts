@@ -125,7 +125,11 @@ export function decodeAmqpMessage(delivery: AmqpDelivery): DecodeResult {
   });
 }
 
-function untypeAmqpValue(value: unknown): unknown {
+/**
+ * Unwraps amqplib's typed values (`{'!': 'timestamp', value}`) into plain values, recursively:
+ * the inverse of {@link typeAmqpHeaderValue} for re-publishing received headers.
+ */
+export function untypeAmqpValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(untypeAmqpValue);
   if (isPlainObject(value)) {
     if ('!' in value && 'value' in value && Object.keys(value).length === 2) {

@@ -10,6 +10,7 @@ export {
   encodeAmqpMessage,
   type TypedFieldValue,
   typeAmqpHeaderValue,
+  untypeAmqpValue,
 } from './amqp-codec.js';
 export {
   BrokerError,

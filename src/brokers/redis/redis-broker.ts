@@ -21,6 +21,7 @@ import {
 } from '../../core/redis-codec.js';
 import type {
   Broker,
+  BrokerLogger,
   DeadLetterEntry,
   Delivery,
   QueueStats,
@@ -29,11 +30,6 @@ import type {
 } from '../broker.js';
 import { RedisKeys } from './keys.js';
 import { connectRedis, redisFailure, type ScriptedRedis } from './redis-connection.js';
-
-/** Where the broker reports what needs a person's attention. @defaultValue `console` */
-export interface BrokerLogger {
-  warn(message: string): void;
-}
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -118,10 +114,12 @@ export class RedisBroker implements Broker {
 
   async receive(queue: string, options: ReceiveOptions): Promise<Delivery[]> {
     const redis = await this.#connection(`receive from ${queue}`);
-    const deadline = this.#now() + options.waitMs;
+    // Waiting is measured on the real clock: an injected clock (a test's frozen `now`) only dates
+    // records, and would otherwise keep an empty receive waiting forever.
+    const deadline = performance.now() + options.waitMs;
     for (;;) {
       const deliveries = await this.#receiveNow(redis, queue, options.max);
-      const remaining = deadline - this.#now();
+      const remaining = deadline - performance.now();
       if (deliveries.length > 0 || remaining <= 0 || options.signal?.aborted || this.#closed) {
         return deliveries;
       }
@@ -366,9 +364,11 @@ export class RedisBroker implements Broker {
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]> {
+    // LRANGE 0 -1 would mean "all": a limit of 0 asks for none.
+    if (limit <= 0) return [];
     const redis = await this.#connection(`read dead letters of ${queue}`);
     const key = this.#keys.deadLetter(this.deadLetterQueue(queue));
-    const records = await redis.lrange(key, 0, Math.max(0, limit - 1));
+    const records = await redis.lrange(key, 0, limit - 1);
     return records.map((record) => JSON.parse(record) as DeadLetterEntry);
   }
 
@@ -390,6 +390,7 @@ export class RedisBroker implements Broker {
       url: this.#config.url,
       connectTimeoutMs: this.#config.connectTimeoutMs,
       connectionName: `serverless-celery:${role}`,
+      ...(this.#config.tls ? { tls: this.#config.tls } : {}),
     });
     if (role === 'main') this.#lastError = lastError;
     return client;

@@ -27,6 +27,8 @@ export interface RedisConnectOptions {
   readonly connectTimeoutMs: number;
   /** Name shown in `CLIENT LIST`. */
   readonly connectionName?: string;
+  /** TLS settings, used only with a `rediss://` URL. */
+  readonly tls?: { readonly ca?: string | undefined; readonly rejectUnauthorized: boolean };
 }
 
 /**
@@ -47,6 +49,8 @@ export function connectRedis(options: RedisConnectOptions): {
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
     ...(options.connectionName ? { connectionName: options.connectionName } : {}),
+    // ioredis turns TLS on for rediss:// by itself; these only say which certificate to trust.
+    ...(options.tls && options.url.startsWith('rediss://') ? { tls: tlsOptions(options.tls) } : {}),
   };
   const client = new Redis(options.url, redisOptions) as ScriptedRedis;
   // Without a listener ioredis reports connection errors as unhandled 'error' events.
@@ -62,6 +66,13 @@ export function connectRedis(options: RedisConnectOptions): {
   client.defineCommand('scDeadLetterOne', { lua: DEAD_LETTER_ONE_LUA });
   client.defineCommand('scReleaseMutex', { lua: RELEASE_MUTEX_LUA });
   return { client, lastError: () => lastError };
+}
+
+function tlsOptions(tls: NonNullable<RedisConnectOptions['tls']>): RedisOptions['tls'] {
+  return {
+    rejectUnauthorized: tls.rejectUnauthorized,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+  };
 }
 
 /**
@@ -81,8 +92,21 @@ export function redisFailure(
   const cause = connectionError ?? error;
   const reason = explain(cause);
   return new BrokerError(`Redis at ${describeEndpoint(url)}: ${action} failed: ${reason}`, {
-    cause: error,
+    cause: withoutCredentials(error),
   });
+}
+
+/**
+ * ioredis puts the failed command on its reply errors (`error.command = { name, args }`); for
+ * `AUTH` and `HELLO … AUTH user password` the arguments hold the password, which would then be
+ * printed wherever the error is logged. The arguments of those two commands are masked.
+ */
+function withoutCredentials(error: unknown): unknown {
+  const command = (error as { command?: { name?: unknown } } | null)?.command;
+  if (error instanceof Error && command && /^(auth|hello)$/i.test(String(command.name))) {
+    Object.assign(error, { command: { name: command.name, args: ['***'] } });
+  }
+  return error;
 }
 
 function explain(error: unknown): string {

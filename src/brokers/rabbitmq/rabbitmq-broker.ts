@@ -1,0 +1,497 @@
+/**
+ * The RabbitMQ broker (also Amazon MQ for RabbitMQ), wire-compatible with Celery over py-amqp.
+ *
+ * Consumes with manual acks and a prefetch limit; settles each message only once its outcome is
+ * known; delays with kombu's plugin-free TTL levels (no consumer holds a delayed message, so
+ * `consumer_timeout` never bites); dead-letters into `<queue>.dlq` with the reason in headers.
+ * A lost connection or channel is re-opened on the next operation.
+ */
+import {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  connect,
+} from 'amqplib';
+import type { RabbitMqBrokerConfig } from '../../config/broker-config.js';
+import {
+  decodeAmqpMessage,
+  encodeAmqpMessage,
+  typeAmqpHeaderValue,
+  untypeAmqpValue,
+} from '../../core/amqp-codec.js';
+import type { DeadLetterReason } from '../../core/dead-letter.js';
+import { BrokerError } from '../../core/errors.js';
+import type { TaskMessage } from '../../core/message.js';
+import type { QueueDeclaration } from '../../core/queue.js';
+import type {
+  Broker,
+  BrokerLogger,
+  DeadLetterEntry,
+  Delivery,
+  QueueStats,
+  ReceiveOptions,
+  SettleItem,
+} from '../broker.js';
+import { deadLetterHeaders, readDeadLetterHeaders } from './dead-letter-headers.js';
+import {
+  DELAY_BITS,
+  DelayTopology,
+  declareDelayTopology,
+  declareWorkQueue,
+  delayRoutingKey,
+  delaySeconds,
+  explainDeclareError,
+} from './topology.js';
+
+/** Options of {@link RabbitMqBroker}. */
+export interface RabbitMqBrokerOptions {
+  readonly config: RabbitMqBrokerConfig;
+  /** Declared queues: their durability, arguments and dead-letter names. */
+  readonly queues?: readonly QueueDeclaration[];
+  readonly logger?: BrokerLogger;
+  /** Clock, for tests. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+interface Consumer {
+  readonly channel: Channel;
+  readonly buffer: ConsumeMessage[];
+  readonly wake: Set<() => void>;
+  /** Messages handed out and not settled yet. */
+  held: number;
+  open: boolean;
+}
+
+interface Held {
+  readonly consumer: Consumer;
+  readonly message: ConsumeMessage;
+}
+
+/** A RabbitMQ broker. Create it once per process and reuse it across invocations. */
+export class RabbitMqBroker implements Broker {
+  readonly kind = 'rabbitmq' as const;
+  readonly #config: RabbitMqBrokerConfig;
+  readonly #declarations: Map<string, QueueDeclaration>;
+  readonly #logger: BrokerLogger;
+  readonly #now: () => number;
+  readonly #delays: DelayTopology;
+  readonly #held = new WeakMap<Delivery, Held>();
+  readonly #consumers = new Map<string, Promise<Consumer>>();
+  readonly #declared = new Map<string, Promise<void>>();
+  #connection: Promise<ChannelModel> | undefined;
+  #publisher: Promise<ConfirmChannel> | undefined;
+  #delayTopology: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: RabbitMqBrokerOptions) {
+    this.#config = options.config;
+    this.#declarations = new Map((options.queues ?? []).map((queue) => [queue.name, queue]));
+    this.#logger = options.logger ?? console;
+    this.#now = options.now ?? Date.now;
+    this.#delays = new DelayTopology(options.config.delayPrefix);
+  }
+
+  /** Names of the delay topology in use. */
+  get delayTopology(): DelayTopology {
+    return this.#delays;
+  }
+
+  /** The declaration used for `queue`: the registry's, else Celery's default. */
+  declarationOf(queue: string): QueueDeclaration {
+    return (
+      this.#declarations.get(queue) ?? {
+        name: queue,
+        durable: true,
+        autoDelete: false,
+        arguments: {},
+        deadLetterQueue: `${queue}.dlq`,
+      }
+    );
+  }
+
+  async publish(messages: readonly TaskMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await Promise.all(
+      [...new Set(messages.map((message) => message.routingKey))].map((queue) =>
+        this.#ensureQueue(queue),
+      ),
+    );
+    const channel = await this.#publisherChannel();
+    const now = this.#now();
+    for (const message of messages) {
+      await this.#send(channel, message, message.eta, now);
+    }
+    await this.#confirm(channel, `publish ${messages.length} message(s)`);
+  }
+
+  /** Publishes one message: straight to its queue, or through the delay levels if due later. */
+  async #send(
+    channel: ConfirmChannel,
+    message: TaskMessage,
+    dueAt: Date | null,
+    now: number,
+  ): Promise<void> {
+    const queue = message.routingKey;
+    const { content, options } = encodeAmqpMessage(message, new Date(now));
+    const { expiration, ...rest } = options;
+    const publishOptions = this.#config.setExpiration && expiration !== undefined ? options : rest;
+    const seconds = dueAt ? delaySeconds(dueAt, now) : 0;
+    const [exchange, routingKey] =
+      seconds > 0 ? [this.#delays.entry, delayRoutingKey(seconds, queue)] : ['', queue];
+    await this.#write(channel, exchange, routingKey, content, publishOptions);
+  }
+
+  async #write(
+    channel: ConfirmChannel,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Parameters<ConfirmChannel['publish']>[3],
+  ): Promise<void> {
+    if (!channel.publish(exchange, routingKey, content, options)) {
+      // The socket buffer is full: wait for it to drain before writing more.
+      await new Promise<void>((resolve) => channel.once('drain', resolve));
+    }
+  }
+
+  async #confirm(channel: ConfirmChannel, action: string): Promise<void> {
+    try {
+      await channel.waitForConfirms();
+    } catch (error) {
+      throw this.#failure(action, error);
+    }
+  }
+
+  async receive(queue: string, options: ReceiveOptions): Promise<Delivery[]> {
+    await this.#ensureQueue(queue);
+    const consumer = await this.#consumer(queue);
+    if (consumer.buffer.length === 0 && options.waitMs > 0 && !options.signal?.aborted) {
+      await waitForMessages(consumer, options.waitMs, options.signal);
+    }
+    const taken = consumer.buffer.splice(0, options.max);
+    consumer.held += taken.length;
+    return taken.map((message) => {
+      const result = decodeAmqpMessage(message);
+      const delivery: Delivery = {
+        queue,
+        result,
+        redelivered: message.fields.redelivered || (result.ok && result.message.redelivered),
+      };
+      this.#held.set(delivery, { consumer, message });
+      return delivery;
+    });
+  }
+
+  async settle(items: readonly SettleItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const helds = items.map(({ delivery }) => {
+      const held = this.#held.get(delivery);
+      if (!held)
+        throw new Error(`delivery from ${delivery.queue} was already settled or is not ours`);
+      return held;
+    });
+    const republish = items.filter(({ settlement }) => settlement.kind !== 'done');
+    if (republish.length > 0) {
+      const channel = await this.#publisherChannel();
+      const now = this.#now();
+      for (const [index, { delivery, settlement }] of items.entries()) {
+        const held = helds[index] as Held;
+        if (settlement.kind === 'retry-later') {
+          await this.#ensureQueue(delivery.queue);
+          const routed = { ...settlement.message, exchange: '', routingKey: delivery.queue };
+          await this.#send(channel, routed, settlement.dueAt, now);
+        } else if (settlement.kind === 'dead-letter') {
+          await this.#ensureQueue(delivery.queue);
+          await this.#deadLetter(channel, delivery.queue, held.message, settlement.reason, now);
+        }
+      }
+      // Only once the broker has the replacements is the original let go: a crash in between
+      // redelivers the original (a duplicate), never loses it.
+      await this.#confirm(channel, `settle ${items.length} message(s)`);
+    }
+    for (const [index, { delivery }] of items.entries()) {
+      const held = helds[index] as Held;
+      this.#held.delete(delivery);
+      held.consumer.held--;
+      if (!held.consumer.open) {
+        this.#logger.warn(
+          `channel of ${delivery.queue} closed before settlement; RabbitMQ redelivers the message`,
+        );
+        continue;
+      }
+      held.consumer.channel.ack(held.message);
+    }
+  }
+
+  async #deadLetter(
+    channel: ConfirmChannel,
+    queue: string,
+    message: ConsumeMessage,
+    reason: DeadLetterReason,
+    now: number,
+  ): Promise<void> {
+    const { properties } = message;
+    const headers = {
+      ...(untypeAmqpValue(properties.headers ?? {}) as Record<string, unknown>),
+      ...deadLetterHeaders(reason, queue, new Date(now)),
+    };
+    await this.#write(channel, '', this.declarationOf(queue).deadLetterQueue, message.content, {
+      headers: typeAmqpHeaderValue(headers) as Record<string, unknown>,
+      contentType: properties.contentType,
+      contentEncoding: properties.contentEncoding,
+      correlationId: properties.correlationId,
+      priority: properties.priority,
+      deliveryMode: 2,
+    });
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    return this.#withChannel(`inspect ${queue}`, async (channel) => {
+      const ready = (await channel.checkQueue(queue)).messageCount;
+      const dead = (await channel.checkQueue(this.declarationOf(queue).deadLetterQueue))
+        .messageCount;
+      let delayed = 0;
+      for (let level = 0; level < DELAY_BITS; level++) {
+        delayed += (await channel.checkQueue(this.#delays.level(level))).messageCount;
+      }
+      const consumer = this.#consumers.has(queue) ? await this.#consumers.get(queue) : undefined;
+      return {
+        queue,
+        ready,
+        // AMQP does not report other consumers' unacked counts; this process's holds are shown.
+        unacked: consumer ? consumer.held + consumer.buffer.length : 0,
+        // The delay levels are shared by every queue: this is the total waiting in them.
+        delayed,
+        deadLettered: dead,
+      };
+    });
+  }
+
+  async deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]> {
+    return this.#withChannel(`read dead letters of ${queue}`, async (channel) => {
+      const entries: DeadLetterEntry[] = [];
+      const dlq = this.declarationOf(queue).deadLetterQueue;
+      while (entries.length < limit) {
+        const message = await channel.get(dlq, { noAck: false });
+        if (!message) break;
+        entries.push(
+          readDeadLetterHeaders(message.properties.headers ?? {}, queue, message.content),
+        );
+      }
+      // Closing the channel without acking puts every peeked message back.
+      return entries;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const connection = this.#connection;
+    this.#reset();
+    if (connection) {
+      const model = await connection.catch(() => undefined);
+      await model?.close().catch(() => {
+        // Already closed by the server or the network: nothing left to close.
+      });
+    }
+  }
+
+  /** Declares the delay levels once, then the queue (and its dead-letter queue) once. */
+  #ensureQueue(queue: string): Promise<void> {
+    let declared = this.#declared.get(queue);
+    if (!declared) {
+      declared = (async () => {
+        this.#delayTopology ??= this.#withChannel('declare the delay topology', (channel) =>
+          declareDelayTopology(channel, this.#delays, this.#config.delayQueueType),
+        ).catch((error: unknown) => {
+          this.#delayTopology = undefined;
+          throw error;
+        });
+        await this.#delayTopology;
+        await this.#withChannel(`declare queue ${queue}`, (channel) =>
+          declareWorkQueue(channel, this.declarationOf(queue), this.#delays),
+        );
+      })();
+      declared.catch(() => this.#declared.delete(queue));
+      this.#declared.set(queue, declared);
+    }
+    return declared;
+  }
+
+  #consumer(queue: string): Promise<Consumer> {
+    let consumer = this.#consumers.get(queue);
+    if (!consumer) {
+      consumer = this.#startConsumer(queue);
+      consumer.catch(() => this.#consumers.delete(queue));
+      this.#consumers.set(queue, consumer);
+    }
+    return consumer;
+  }
+
+  async #startConsumer(queue: string): Promise<Consumer> {
+    const connection = await this.#open();
+    try {
+      const channel = await connection.createChannel();
+      const consumer: Consumer = { channel, buffer: [], wake: new Set(), held: 0, open: true };
+      const closed = () => {
+        consumer.open = false;
+        this.#consumers.delete(queue);
+        for (const wake of consumer.wake) wake();
+      };
+      channel.on('close', closed);
+      channel.on('error', (error: Error) =>
+        this.#logger.warn(`channel of ${queue}: ${error.message}`),
+      );
+      await channel.prefetch(this.#config.prefetch);
+      await channel.consume(
+        queue,
+        (message) => {
+          if (message === null) return closed(); // cancelled by the server (queue deleted)
+          consumer.buffer.push(message);
+          for (const wake of consumer.wake) wake();
+        },
+        { noAck: false },
+      );
+      return consumer;
+    } catch (error) {
+      throw this.#failure(`consume ${queue}`, error);
+    }
+  }
+
+  async #publisherChannel(): Promise<ConfirmChannel> {
+    this.#publisher ??= (async () => {
+      const connection = await this.#open();
+      const channel = await connection.createConfirmChannel();
+      channel.on('close', () => {
+        this.#publisher = undefined;
+      });
+      channel.on('error', (error: Error) =>
+        this.#logger.warn(`publisher channel: ${error.message}`),
+      );
+      return channel;
+    })().catch((error: unknown) => {
+      this.#publisher = undefined;
+      throw this.#failure('open a channel', error);
+    });
+    return this.#publisher;
+  }
+
+  /** Runs `work` on a short-lived channel: a 404/406 closes only that channel. */
+  async #withChannel<T>(action: string, work: (channel: Channel) => Promise<T>): Promise<T> {
+    const connection = await this.#open();
+    let channel: Channel | undefined;
+    try {
+      channel = await connection.createChannel();
+      channel.on('error', () => {
+        // The failing operation's promise carries the same error; it is reported there.
+      });
+      return await work(channel);
+    } catch (error) {
+      const explained = explainDeclareError(error, action.replace(/^declare /, ''));
+      throw explained
+        ? new BrokerError(`RabbitMQ at ${this.#endpoint()}: ${explained}`, { cause: error })
+        : this.#failure(action, error);
+    } finally {
+      await channel?.close().catch(() => {
+        // Closed by the server already (after a 404 or 406).
+      });
+    }
+  }
+
+  #open(): Promise<ChannelModel> {
+    if (this.#closed) return Promise.reject(new Error('the RabbitMQ broker is closed'));
+    this.#connection ??= connect(withHeartbeat(this.#config.url, this.#config.heartbeatSeconds), {
+      noDelay: true, // Nagle's algorithm costs ~40 ms per confirm round trip
+      timeout: this.#config.connectTimeoutMs,
+    }).then(
+      (connection) => {
+        connection.on('error', (error: Error) =>
+          this.#logger.warn(`RabbitMQ connection: ${error.message}`),
+        );
+        connection.on('close', () => this.#reset());
+        return connection;
+      },
+      (error: unknown) => {
+        this.#connection = undefined;
+        throw this.#failure('connect', error);
+      },
+    );
+    return this.#connection;
+  }
+
+  /** Forgets the connection and everything on it; the next operation reconnects. */
+  #reset(): void {
+    this.#connection = undefined;
+    this.#publisher = undefined;
+    this.#delayTopology = undefined;
+    this.#declared.clear();
+    for (const consumer of this.#consumers.values()) {
+      consumer.then(
+        (open) => {
+          open.open = false;
+          for (const wake of open.wake) wake();
+        },
+        () => undefined,
+      );
+    }
+    this.#consumers.clear();
+  }
+
+  #endpoint(): string {
+    return describeAmqpEndpoint(this.#config.url);
+  }
+
+  #failure(action: string, error: unknown): BrokerError {
+    if (error instanceof BrokerError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new BrokerError(
+      `RabbitMQ at ${this.#endpoint()}: ${action} failed: ${explainAmqp(message)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function waitForMessages(consumer: Consumer, waitMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      consumer.wake.delete(done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, waitMs);
+    consumer.wake.add(done);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Adds amqplib's `heartbeat` query parameter unless the URL sets one. */
+function withHeartbeat(url: string, seconds: number): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}heartbeat=${seconds}`;
+}
+
+/** `host:port vhost "name"` of an AMQP URL, without credentials. */
+export function describeAmqpEndpoint(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const path = parsed.pathname.replace(/^\//, '');
+    const vhost = path === '' ? '/' : decodeURIComponent(path);
+    const port = parsed.port || (parsed.protocol === 'amqps:' ? '5671' : '5672');
+    return `${parsed.hostname}:${port} vhost "${vhost}"`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function explainAmqp(message: string): string {
+  if (/ECONNREFUSED/.test(message)) return 'connection refused (is rabbitmq-server running?)';
+  if (/ACCESS_REFUSED|403/.test(message)) return 'access refused (wrong user name or password)';
+  if (/NOT_ALLOWED|530/.test(message))
+    return 'vhost does not exist or the user has no access to it';
+  if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
+  if (/ETIMEDOUT|timeout/i.test(message)) return 'connection timed out';
+  return message;
+}
