@@ -277,7 +277,7 @@ export function isTask(value: unknown): value is Task {
  * );
  */
 export function defineTask<
-  K extends KwargsSchema = z.ZodObject<Record<string, never>>,
+  K extends KwargsSchema = z.ZodObject<Record<never, never>, z.core.$loose>,
   A extends ArgsSchema = z.ZodType<readonly JsonValue[]>,
   R = unknown,
 >(

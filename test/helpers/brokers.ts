@@ -1,0 +1,147 @@
+/**
+ * One factory per broker for the shared contract suite (`BROKERS=redis,rabbitmq`, both by
+ * default). Each gives a fresh broker on an isolated namespace, a way to push a raw message the
+ * way a foreign producer would, and a way to make a consumer "die" holding messages.
+ */
+import { connect } from 'amqplib';
+import { Redis } from 'ioredis';
+import type { Broker } from '../../src/brokers/broker.js';
+import { RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
+import { RedisBroker } from '../../src/brokers/redis/redis-broker.js';
+import { parseBrokerConfig } from '../../src/config/broker-config.js';
+import { createTestVhost, type TestVhost } from './rabbitmq.js';
+import { deleteQueueKeys, recordingLogger, redisUrl, uniqueQueue } from './redis.js';
+
+/** A raw message as a foreign producer would write it. */
+export interface RawMessage {
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers: Record<string, unknown>;
+}
+
+/** What the contract suite needs from a broker under test. */
+export interface BrokerHarness {
+  readonly queue: string;
+  /** A new broker on the harness's namespace (several may exist at once: two consumers). */
+  broker(): Broker;
+  /** Publishes a raw message to the queue, bypassing our encoder. */
+  publishRaw(message: RawMessage): Promise<void>;
+  /**
+   * Makes `broker` vanish holding whatever it received, then makes its holds available again
+   * to `survivor`, as the broker does after a consumer dies (Redis: the visibility timeout
+   * passes and a restore runs; RabbitMQ: the connection drops).
+   */
+  crash(broker: Broker, survivor: Broker): Promise<void>;
+  /** Brings due delayed messages back (a no-op where the broker does it by itself). */
+  promote(broker: Broker): Promise<void>;
+  /** Deletes everything the harness created. */
+  cleanup(): Promise<void>;
+}
+
+/** The brokers to run the contract suite on. */
+export const BROKERS = (process.env.BROKERS ?? 'redis,rabbitmq')
+  .split(',')
+  .map((name) => name.trim())
+  .filter((name): name is 'redis' | 'rabbitmq' => name === 'redis' || name === 'rabbitmq');
+
+/** A harness for `kind`. */
+export async function createHarness(kind: 'redis' | 'rabbitmq'): Promise<BrokerHarness> {
+  return kind === 'redis' ? redisHarness() : rabbitHarness();
+}
+
+const CONTRACT_DB = 14;
+
+async function redisHarness(): Promise<BrokerHarness> {
+  const queue = uniqueQueue();
+  const admin = new Redis(redisUrl(CONTRACT_DB));
+  // Real time plus a jump, so a crash test can let the visibility timeout pass at once.
+  let skippedMs = 0;
+  const brokers: RedisBroker[] = [];
+  const config = parseBrokerConfig({
+    kind: 'redis',
+    url: redisUrl(CONTRACT_DB),
+    visibilityTimeout: 60,
+  });
+  if (config.kind !== 'redis') throw new Error('unreachable');
+  const make = () => {
+    const broker = new RedisBroker({
+      config,
+      logger: recordingLogger(),
+      now: () => Date.now() + skippedMs,
+    });
+    brokers.push(broker);
+    return broker;
+  };
+  return {
+    queue,
+    broker: make,
+    async publishRaw(message) {
+      const envelope = JSON.stringify({
+        body: Buffer.from(message.body).toString('base64'),
+        'content-encoding': 'utf-8',
+        'content-type': message.contentType,
+        headers: message.headers,
+        properties: {
+          delivery_tag: crypto.randomUUID(),
+          delivery_info: { exchange: '', routing_key: queue },
+          body_encoding: 'base64',
+          priority: 0,
+        },
+      });
+      await admin.lpush(queue, envelope);
+    },
+    async crash(broker, survivor) {
+      await broker.close();
+      skippedMs += 61_000;
+      await survivor.restoreStale?.();
+    },
+    async promote(broker) {
+      await broker.promoteDue?.(queue);
+    },
+    async cleanup() {
+      for (const broker of brokers) await broker.close();
+      await deleteQueueKeys(admin, (brokers[0] ?? make()).keys, [queue]);
+      await admin.quit();
+    },
+  };
+}
+
+async function rabbitHarness(): Promise<BrokerHarness> {
+  const vhost: TestVhost = await createTestVhost();
+  const queue = uniqueQueue();
+  const brokers: RabbitMqBroker[] = [];
+  const config = parseBrokerConfig({ kind: 'rabbitmq', url: vhost.url });
+  if (config.kind !== 'rabbitmq') throw new Error('unreachable');
+  return {
+    queue,
+    broker() {
+      const broker = new RabbitMqBroker({ config, logger: recordingLogger() });
+      brokers.push(broker);
+      return broker;
+    },
+    async publishRaw(message) {
+      const connection = await connect(vhost.url);
+      const channel = await connection.createConfirmChannel();
+      await channel.assertQueue(queue, { durable: true });
+      channel.publish('', queue, Buffer.from(message.body), {
+        contentType: message.contentType,
+        contentEncoding: 'utf-8',
+        headers: message.headers,
+        deliveryMode: 2,
+      });
+      await channel.waitForConfirms();
+      await connection.close();
+    },
+    async crash(broker) {
+      // Closing the connection without acks is what RabbitMQ sees when a consumer dies.
+      await broker.close();
+    },
+    async promote() {
+      // Delay levels dead-letter back into the queue by themselves.
+    },
+    async cleanup() {
+      for (const broker of brokers) await broker.close();
+      await vhost.remove();
+    },
+  };
+}
