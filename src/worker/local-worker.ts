@@ -3,7 +3,7 @@
  * --invoke local`, like `sentry run worker`): receive a batch, run each message, settle the batch
  * in one round trip, and keep the broker's housekeeping going (due delays, stale holds).
  */
-import type { Broker, Delivery, SettleItem } from '../brokers/broker.js';
+import type { Broker, BrokerLogger, Delivery, SettleItem } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
 import { type RunOutcome, runMessage } from '../core/run-task.js';
 import { settlementFor, settlementForInvalid } from './settlement.js';
@@ -30,6 +30,8 @@ export interface WorkerOptions {
   readonly restoreEveryMs?: number;
   /** Called once per settled message. */
   readonly onOutcome?: (event: WorkerEvent) => void;
+  /** Where broker trouble is reported. @defaultValue console */
+  readonly logger?: BrokerLogger;
 }
 
 /**
@@ -45,23 +47,49 @@ export async function runLocalWorker(
   const concurrency = options.concurrency ?? 10;
   const waitMs = options.waitMs ?? 1000;
   const restoreEveryMs = options.restoreEveryMs ?? 10_000;
+  const logger = options.logger ?? console;
   let lastRestore = 0;
   let turn = 0;
+  let failures = 0;
   while (!options.signal?.aborted) {
-    if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
-      lastRestore = Date.now();
-      await broker.restoreStale();
-    }
     const queue = options.queues[turn++ % options.queues.length] as string;
-    await broker.promoteDue?.(queue);
-    const deliveries = await broker.receive(queue, {
-      max: concurrency,
-      waitMs: options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    if (deliveries.length === 0) continue;
-    await processBatch(broker, registry, deliveries, options.onOutcome);
+    try {
+      if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
+        lastRestore = Date.now();
+        await broker.restoreStale();
+      }
+      await broker.promoteDue?.(queue);
+      const deliveries = await broker.receive(queue, {
+        max: concurrency,
+        waitMs: options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (deliveries.length > 0)
+        await processBatch(broker, registry, deliveries, options.onOutcome);
+      failures = 0;
+    } catch (error) {
+      // The broker is down or restarting: what we hold is restored by the broker (Redis after
+      // the visibility timeout, RabbitMQ at once), so back off and try again.
+      failures++;
+      const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+      logger.warn(`worker: ${(error as Error).message}; retrying in ${delay} ms`);
+      await sleep(delay, options.signal);
+    }
   }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 /**
