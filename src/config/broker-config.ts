@@ -63,6 +63,7 @@ export const rabbitmqBrokerConfigSchema = z.strictObject({
   url: z
     .string()
     .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+    .refine(isParseableUrl, 'is not a valid URL (percent-encode @ / : # ? in user and password)')
     .default(DEFAULT_AMQP_URL),
   /** Unacknowledged messages a consumer channel may hold. */
   prefetch: z.number().int().positive().max(65_535).default(100),

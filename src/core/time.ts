@@ -45,10 +45,20 @@ function readOffsetMinutes(offset: string | undefined): number | null {
 }
 
 /**
- * Formats an instant the way Celery writes it in headers: UTC with a `+00:00` offset.
+ * Formats an instant the way Celery writes it in headers, as Python's `datetime.isoformat()` of
+ * an aware UTC time: a `+00:00` offset and six fraction digits (none on a whole second).
  *
- * @example formatCeleryTime(new Date(0)) === '1970-01-01T00:00:00.000+00:00'
+ * Six digits, never three: Celery 5.2's own parser (`celery.utils.iso8601`) reads the fraction
+ * digits as a whole number of microseconds, so `.764` would be 764 µs and a Python worker would
+ * run an eta up to a second early (observed).
+ *
+ * @example
+ * formatCeleryTime(new Date(0)); // '1970-01-01T00:00:00+00:00'
+ * formatCeleryTime(new Date('2030-01-02T03:04:05.678Z')); // '2030-01-02T03:04:05.678000+00:00'
  */
 export function formatCeleryTime(date: Date): string {
-  return date.toISOString().replace('Z', '+00:00');
+  const iso = date.toISOString();
+  const millis = date.getUTCMilliseconds();
+  const fraction = millis === 0 ? '' : `.${String(millis).padStart(3, '0')}000`;
+  return `${iso.slice(0, iso.indexOf('.'))}${fraction}+00:00`;
 }

@@ -100,7 +100,8 @@ export class RedisBroker implements Broker {
     const binding: string[] = [];
     for (const message of messages) {
       const queue = message.routingKey;
-      if (!this.#bound.has(queue)) {
+      // Once per queue and batch: a batch of n messages to one new queue needs one SADD, not n.
+      if (!this.#bound.has(queue) && !binding.includes(queue)) {
         const { key, member } = this.#keys.binding(queue);
         transaction.sadd(key, member);
         binding.push(queue);
@@ -190,7 +191,8 @@ export class RedisBroker implements Broker {
     const settled: Delivery[] = [];
     for (const { delivery, settlement } of items) {
       const held = this.#held.get(delivery);
-      if (!held)
+      // `#held` forgets a delivery only after the transaction: a repeat within this call counts too.
+      if (!held || settled.includes(delivery))
         throw new Error(`delivery from ${delivery.queue} was already settled or is not ours`);
       settled.push(delivery);
       transaction.zrem(this.#keys.unackedIndex, held.tag);
@@ -248,7 +250,11 @@ export class RedisBroker implements Broker {
     const redis = await this.#connection('restore stale messages');
     const token = randomUUID();
     const mutex = this.#keys.unackedMutex;
-    const acquired = await redis.set(mutex, token, 'PX', RESTORE_MUTEX_TTL_MS, 'NX');
+    const acquired = await redis
+      .set(mutex, token, 'PX', RESTORE_MUTEX_TTL_MS, 'NX')
+      .catch((error: unknown) => {
+        throw redisFailure(this.#config.url, 'restore stale messages', error, this.#lastError());
+      });
     if (acquired !== 'OK') return 0;
     let restored = 0;
     try {
@@ -353,7 +359,11 @@ export class RedisBroker implements Broker {
     let count = 0;
     let cursor = '0';
     do {
-      const [next, flat] = await redis.hscan(this.#keys.unacked, cursor, 'COUNT', 500);
+      const [next, flat] = await redis
+        .hscan(this.#keys.unacked, cursor, 'COUNT', 500)
+        .catch((error: unknown) => {
+          throw redisFailure(this.#config.url, `inspect ${queue}`, error, this.#lastError());
+        });
       cursor = next;
       for (let index = 1; index < flat.length; index += 2) {
         const entry = decodeUnackedEntry(flat[index] as string);
@@ -368,7 +378,14 @@ export class RedisBroker implements Broker {
     if (limit <= 0) return [];
     const redis = await this.#connection(`read dead letters of ${queue}`);
     const key = this.#keys.deadLetter(this.deadLetterQueue(queue));
-    const records = await redis.lrange(key, 0, limit - 1);
+    const records = await redis.lrange(key, 0, limit - 1).catch((error: unknown) => {
+      throw redisFailure(
+        this.#config.url,
+        `read dead letters of ${queue}`,
+        error,
+        this.#lastError(),
+      );
+    });
     return records.map((record) => JSON.parse(record) as DeadLetterEntry);
   }
 

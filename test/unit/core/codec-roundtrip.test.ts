@@ -239,7 +239,7 @@ describe('times and delays on the wire', () => {
 
     // Assess
     expect(message.eta).toEqual(new Date('2030-01-02T03:05:05.000Z'));
-    expect(headers.eta).toBe('2030-01-02T03:05:05.000+00:00');
+    expect(headers.eta).toBe('2030-01-02T03:05:05+00:00');
     expect(headers).not.toHaveProperty('countdown');
   });
 

@@ -49,14 +49,24 @@ describe('parseCeleryTime', () => {
 });
 
 describe('formatCeleryTime', () => {
-  it('writes UTC with the +00:00 offset Celery writes', () => {
+  // Celery 5.2 reads the fraction digits as microseconds: `.678` would mean 678 µs.
+  it.each([
+    [
+      'milliseconds as six fraction digits',
+      '2030-01-02T03:04:05.678Z',
+      '2030-01-02T03:04:05.678000+00:00',
+    ],
+    ['a leading zero kept', '2030-01-02T03:04:05.007Z', '2030-01-02T03:04:05.007000+00:00'],
+    ['no fraction on a whole second', '2030-01-02T03:04:05.000Z', '2030-01-02T03:04:05+00:00'],
+  ])('writes UTC with the +00:00 offset as Python isoformat does: %s', (_, input, expected) => {
     // Prepare
-    const instant = new Date('2030-01-02T03:04:05.678Z');
+    const instant = new Date(input);
 
     // Act
     const text = formatCeleryTime(instant);
 
     // Assess
-    expect(text).toBe('2030-01-02T03:04:05.678+00:00');
+    expect(text).toBe(expected);
+    expect(parseCeleryTime(text)).toEqual(instant);
   });
 });

@@ -1,0 +1,221 @@
+/**
+ * Crash safety on Redis: a consumer process (`test/fixtures-app/crash-consumer.ts`) is killed
+ * with SIGKILL in the middle of a queue; a fresh one restores what the dead one held once the
+ * visibility timeout passes. Every message runs; the only ones that run twice are the ones the
+ * dead process held, and their second run is marked redelivered.
+ *
+ * Database 10, one queue per test; only this test's keys and `unacked` entries are removed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/brokers/broker.js';
+import { createBroker } from '../../src/brokers/create-broker.js';
+import { RedisKeys } from '../../src/brokers/redis/keys.js';
+import { decodeRedisMessage, decodeUnackedEntry } from '../../src/core/redis-codec.js';
+import { createFixtureApp, type FixtureApp, type RunRecord } from '../fixtures-app/registry.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379/10';
+const KEYS = new RedisKeys();
+const CONSUMER_SCRIPT = path.resolve(import.meta.dirname, '../fixtures-app/crash-consumer.ts');
+const MESSAGES = 200;
+const VISIBILITY_TIMEOUT_S = 2;
+
+let redis: Redis;
+let queue: string;
+let recordKey: string;
+let children: ChildProcess[];
+let broker: Broker;
+let app: FixtureApp;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  await redis.quit();
+});
+
+beforeEach(() => {
+  queue = `sc-crash-${randomUUID()}`;
+  recordKey = `sc-crash-runs:${queue}`;
+  children = [];
+  app = createFixtureApp({ queue, record: () => undefined });
+  broker = createBroker({ kind: 'redis', url: REDIS_URL }, { queues: app.registry.queues });
+});
+
+afterEach(async () => {
+  await Promise.all(children.map((child) => stopChild(child, 'SIGKILL')));
+  await broker.close();
+  const { key: binding } = KEYS.binding(queue);
+  await redis.del(
+    ...KEYS.queueLists(queue),
+    binding,
+    KEYS.delayed(queue),
+    KEYS.deadLetter(`${queue}.dlq`),
+    recordKey,
+  );
+  const tags = Object.keys(await heldByQueue());
+  if (tags.length > 0) {
+    await redis.hdel(KEYS.unacked, ...tags);
+    await redis.zrem(KEYS.unackedIndex, ...tags);
+  }
+});
+
+/** A consumer process and what it printed. */
+interface Consumer {
+  readonly child: ChildProcess;
+  readonly pid: number | undefined;
+  output(): string;
+  exited(): boolean;
+}
+
+/** Starts a consumer process; it is killed in `afterEach` if the test has not stopped it. */
+async function startConsumer(): Promise<Consumer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CONSUMER_SCRIPT], {
+    env: {
+      ...process.env,
+      SC_REDIS_URL: REDIS_URL,
+      SC_QUEUE: queue,
+      SC_RECORD_KEY: recordKey,
+      SC_VISIBILITY_TIMEOUT: String(VISIBILITY_TIMEOUT_S),
+      SC_CONCURRENCY: '10',
+      SC_RESTORE_EVERY_MS: '250',
+      SC_WAIT_MS: '250',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  const append = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const consumer: Consumer = {
+    child,
+    pid: child.pid,
+    output: () => output,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+  };
+  const deadline = Date.now() + 20_000;
+  while (!output.includes('ready ')) {
+    if (consumer.exited()) expect.fail(`consumer exited before it was ready:\n${output}`);
+    if (Date.now() > deadline) expect.fail(`consumer not ready after 20 s:\n${output}`);
+    await sleep(20);
+  }
+  return consumer;
+}
+
+/** Sends `signal` to the child (by its pid) and waits for it to exit. */
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+/** This queue's entries in kombu's shared `unacked` hash: delivery tag → task id. */
+async function heldByQueue(): Promise<Record<string, string>> {
+  const held: Record<string, string> = {};
+  for (const [tag, value] of Object.entries(await redis.hgetall(KEYS.unacked))) {
+    const entry = decodeUnackedEntry(value);
+    if (entry?.routingKey !== queue) continue;
+    const decoded = decodeRedisMessage(entry.envelope);
+    held[tag] = decoded.ok ? decoded.message.id : '?';
+  }
+  return held;
+}
+
+/** When the earliest of `tags` was taken, unix ms (`unacked_index` scores are unix seconds). */
+async function heldSince(tags: readonly string[]): Promise<number> {
+  const scores = await Promise.all(tags.map((tag) => redis.zscore(KEYS.unackedIndex, tag)));
+  return Math.min(...scores.map((score) => Number(score) * 1000));
+}
+
+async function readRuns(): Promise<RunRecord[]> {
+  const lines = await redis.lrange(recordKey, 0, -1);
+  return lines.map((line) => JSON.parse(line) as RunRecord);
+}
+
+describe('a consumer killed mid-queue', () => {
+  it('loses no message, and re-runs only what it held, marked redelivered', async ({
+    annotate,
+  }) => {
+    // Prepare
+    // Runs of 2 to 74 ms: within a batch of 10, some finish long before the batch is settled.
+    const messages = Array.from({ length: MESSAGES }, (_, index) =>
+      app.doWork.createMessage({ args: [index], kwargs: { sleep_ms: 2 + (index % 10) * 8 } }),
+    );
+    const allIds = messages.map((message) => message.id).sort();
+    await broker.publish(messages);
+    const first = await startConsumer();
+    // Not a multiple of the batch size: the kill lands while a batch is half done.
+    const killAfter = 55;
+    const deadline = Date.now() + 20_000;
+    while ((await redis.llen(recordKey)) < killAfter) {
+      if (first.exited()) expect.fail(`first consumer died by itself:\n${first.output()}`);
+      if (Date.now() > deadline) expect.fail(`too few runs after 20 s:\n${first.output()}`);
+      await sleep(5);
+    }
+
+    // Act: kill it mid-batch, then start a fresh consumer.
+    await stopChild(first.child, 'SIGKILL');
+    const killedAt = Date.now();
+    const held = await heldByQueue();
+    const inFlight = new Set(Object.values(held));
+    const takenAt = await heldSince(Object.keys(held));
+    const second = await startConsumer();
+    const finished = Date.now() + 30_000;
+    let runs = await readRuns();
+    while (new Set(runs.map((run) => run.id)).size < MESSAGES && Date.now() < finished) {
+      if (second.exited()) expect.fail(`second consumer died by itself:\n${second.output()}`);
+      await sleep(100);
+      runs = await readRuns();
+    }
+    await stopChild(second.child, 'SIGTERM');
+    runs = await readRuns();
+
+    // Assess: the kill happened mid-queue, with messages held.
+    const beforeKill = runs.filter((run) => run.pid === first.pid);
+    const afterKill = runs.filter((run) => run.pid === second.pid);
+    expect(beforeKill.length + afterKill.length).toBe(runs.length);
+    expect(beforeKill.length).toBeGreaterThanOrEqual(killAfter);
+    expect(beforeKill.length).toBeLessThan(MESSAGES);
+    expect(inFlight.size).toBeGreaterThan(0);
+    expect(inFlight.size).toBeLessThanOrEqual(10);
+    // Nothing lost.
+    expect([...new Set(runs.map((run) => run.id))].sort()).toEqual(allIds);
+    // Run twice: exactly the held messages that had run before the kill, and none more than twice.
+    const counts = new Map<string, number>();
+    for (const run of runs) counts.set(run.id, (counts.get(run.id) ?? 0) + 1);
+    const twice = [...counts].filter(([, count]) => count > 1).map(([id]) => id);
+    const ranAndHeld = beforeKill.filter((run) => inFlight.has(run.id)).map((run) => run.id);
+    expect(ranAndHeld.length).toBeGreaterThan(0);
+    expect(twice.sort()).toEqual(ranAndHeld.sort());
+    expect(Math.max(...counts.values())).toBe(2);
+    // The fresh consumer got back exactly the held messages, flagged redelivered, once the
+    // visibility timeout had passed; everything else it ran was a first delivery.
+    const redelivered = afterKill.filter((run) => run.redelivered);
+    expect(redelivered.map((run) => run.id).sort()).toEqual([...inFlight].sort());
+    expect(afterKill.filter((run) => !run.redelivered && inFlight.has(run.id))).toEqual([]);
+    expect(beforeKill.filter((run) => run.redelivered)).toEqual([]);
+    for (const run of redelivered) {
+      expect(run.ranAt).toBeGreaterThanOrEqual(takenAt + VISIBILITY_TIMEOUT_S * 1000);
+    }
+    expect(second.child.exitCode).toBe(0);
+    expect(await heldByQueue()).toEqual({});
+    expect(await broker.stats(queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
+    const firstRedelivery = Math.min(...redelivered.map((run) => run.ranAt));
+    const lastRun = Math.max(...afterKill.map((run) => run.ranAt));
+    await annotate(
+      `${beforeKill.length} ran before the kill, ${inFlight.size} held, ` +
+        `${twice.length} ran twice; first redelivered run ${firstRedelivery - killedAt} ms ` +
+        `after the kill (${firstRedelivery - takenAt} ms after it was taken); the fresh ` +
+        `consumer ran ${afterKill.length}, the last ${lastRun - killedAt} ms after the kill`,
+    );
+  });
+});

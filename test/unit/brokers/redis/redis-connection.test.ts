@@ -1,0 +1,130 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { connectRedis, redisFailure } from '../../../../src/brokers/redis/redis-connection.js';
+import { BrokerError } from '../../../../src/core/errors.js';
+
+const SECRET = 's3cret-Pa55';
+const URL_WITH_SECRET = `redis://worker:${SECRET}@cache.internal:6380/3`;
+
+/** An error as ioredis raises it: a Node system error code, or a command attached. */
+function ioredisError(message: string, extra: { code?: string; command?: unknown } = {}): Error {
+  return Object.assign(new Error(message), extra);
+}
+
+describe('connectRedis', () => {
+  it.each([
+    {
+      url: `redis://worker:${SECRET}@cache.internal:6380/3`,
+      expected: { host: 'cache.internal', port: 6380, db: 3, username: 'worker', password: SECRET },
+    },
+    { url: 'redis://:pw@10.0.0.7:6379/0', expected: { host: '10.0.0.7', db: 0, password: 'pw' } },
+    { url: 'rediss://cache.internal:6380/1', expected: { db: 1, tls: true } },
+  ])('makes a client that has not connected yet for $url', ({ url, expected }) => {
+    // Act
+    const { client } = connectRedis({ url, connectTimeoutMs: 1000, connectionName: 'sc:test' });
+
+    // Assess
+    try {
+      expect(client.status).toBe('wait');
+      expect(client.options).toMatchObject({ ...expected, connectionName: 'sc:test' });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it.each([
+    {
+      url: 'rediss://cache:6380/0',
+      tls: { ca: 'PEM', rejectUnauthorized: true },
+      expected: { ca: 'PEM', rejectUnauthorized: true },
+    },
+    {
+      url: 'rediss://cache:6380/0',
+      tls: { rejectUnauthorized: false },
+      expected: { rejectUnauthorized: false },
+    },
+    { url: 'redis://cache:6379/0', tls: { rejectUnauthorized: false }, expected: undefined },
+  ])('hands TLS options $tls to ioredis for $url only when it is rediss://', (row) => {
+    // Act
+    const { client } = connectRedis({ url: row.url, connectTimeoutMs: 1000, tls: row.tls });
+
+    // Assess
+    try {
+      expect(client.options.tls).toEqual(row.expected);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('redisFailure', () => {
+  it.each([
+    [ioredisError('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), 'connection refused'],
+    [ioredisError('getaddrinfo ENOTFOUND', { code: 'ENOTFOUND' }), 'host not found'],
+    [ioredisError('getaddrinfo EAI_AGAIN', { code: 'EAI_AGAIN' }), 'host not found'],
+    [ioredisError('connect ETIMEDOUT', { code: 'ETIMEDOUT' }), 'connection timed out'],
+    [ioredisError('WRONGPASS invalid username-password pair'), 'authentication failed'],
+    [ioredisError('NOAUTH Authentication required.'), 'authentication required'],
+    [ioredisError('OOM command not allowed'), 'OOM command not allowed'],
+    ['a string thrown', 'a string thrown'],
+  ])('names the endpoint and explains %s as %s', (error, reason) => {
+    // Act
+    const failure = redisFailure(URL_WITH_SECRET, 'publish to events', error);
+
+    // Assess
+    expect(failure).toBeInstanceOf(BrokerError);
+    expect(failure.message).toMatch(
+      /^Redis at cache\.internal:6380\/3: publish to events failed: /,
+    );
+    expect(failure.message).toContain(reason);
+    expect(failure.message).not.toContain(SECRET);
+  });
+
+  it('explains by the connection error when one was seen, keeping the command error as cause', () => {
+    // Prepare
+    const commandError = ioredisError('Reached the max retries per request limit');
+    const connectionError = ioredisError('connect ECONNREFUSED', { code: 'ECONNREFUSED' });
+
+    // Act
+    const failure = redisFailure(
+      URL_WITH_SECRET,
+      'receive from events',
+      commandError,
+      connectionError,
+    );
+
+    // Assess
+    expect(failure.message).toContain('connection refused');
+    expect(failure.cause).toBe(commandError);
+  });
+
+  it.each([
+    ['hello', ['3', 'AUTH', 'worker', SECRET]],
+    ['auth', ['worker', SECRET]],
+    ['AUTH', [SECRET]],
+  ])('masks the arguments of a failed %s command in the cause', (name, args) => {
+    // Prepare
+    const error = ioredisError('WRONGPASS invalid username-password pair', {
+      command: { name, args },
+    });
+
+    // Act
+    const failure = redisFailure(URL_WITH_SECRET, 'inspect events', error);
+
+    // Assess
+    expect(inspect(failure, { depth: 10 })).not.toContain(SECRET);
+    expect((failure.cause as { command: unknown }).command).toEqual({ name, args: ['***'] });
+  });
+
+  it('keeps the arguments of other failed commands, which carry no credentials', () => {
+    // Prepare
+    const command = { name: 'lpush', args: ['events', '{}'] };
+    const error = ioredisError('WRONGTYPE Operation against a key', { command });
+
+    // Act
+    const failure = redisFailure(URL_WITH_SECRET, 'publish 1 message(s)', error);
+
+    // Assess
+    expect((failure.cause as { command: unknown }).command).toEqual(command);
+  });
+});
