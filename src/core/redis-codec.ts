@@ -69,7 +69,9 @@ export function encodeRedisMessage(
     correlation_id: message.id,
     reply_to: message.replyTo ?? '',
     delivery_mode: 2,
-    delivery_info: { exchange: message.exchange, routing_key: message.routingKey },
+    delivery_info: message.redelivered
+      ? { exchange: message.exchange, routing_key: message.routingKey, redelivered: true }
+      : { exchange: message.exchange, routing_key: message.routingKey },
     priority: message.priority,
     body_encoding: 'base64',
     delivery_tag: deliveryTag,

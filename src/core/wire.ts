@@ -55,6 +55,9 @@ export function toCeleryHeaders(message: TaskMessage): CeleryHeaders {
     origin: message.origin,
     ignore_result: message.ignoreResult,
   };
+  // kombu's restore marks a message redelivered in its headers; a message we re-queue (parked
+  // until its eta) keeps that mark, so a duplicate stays recognisable when it finally runs.
+  if (message.redelivered) headers.redelivered = true;
   // Extras go last, as Celery ≥ 5.3 writes `stamped_headers`/`stamps`; a modelled key always wins.
   const extras = Object.entries(message.extraHeaders).filter(
     ([key]) => !Object.hasOwn(headers, key),

@@ -142,6 +142,19 @@ describe.each(TRANSPORT_NAMES)('the %s codec', (transport) => {
     expect(Object.keys(written)).toEqual([...CELERY_HEADER_ORDER, 'stamped_headers', 'stamps']);
     expect(written.id).toBe(ID);
   });
+
+  it('keeps the redelivered mark of a message that is queued again (parked until its eta)', () => {
+    // Prepare
+    const message = { ...createTaskMessage({ task: TASK, queue: QUEUE }, NOW), redelivered: true };
+
+    // Act
+    const decoded = expectDecoded(roundTrip(message));
+
+    // Assess
+    expect(decoded.redelivered).toBe(true);
+    expect(headers(message).redelivered).toBe(true);
+    expect(headers({ ...message, redelivered: false })).not.toHaveProperty('redelivered');
+  });
 });
 
 describe('AMQP header types', () => {
