@@ -1,81 +1,111 @@
 /**
- * `npm run demo`: the foundation at work, offline. Declares Sentry's kind of task, publishes a
- * call as a real Celery protocol v2 message (the Redis envelope and the AMQP headers a Python
- * worker reads), then shows the retry decision taking a flaky error through Celery's sequence.
+ * `npm run demo`: declare a task, publish it as a real Celery message to the local broker, and
+ * watch a worker run it, retry it with backoff and dead-letter what must not be retried.
+ *
+ * Broker: `BROKER_URL`, else the local Redis (`redis://127.0.0.1:6379/0`); an `amqp://` URL runs
+ * the same demo on RabbitMQ. It uses the queue `demo.events` and leaves its dead letter there.
  */
 import { z } from 'zod';
 import {
+  BrokerError,
+  createBroker,
   createRegistry,
-  decideRetry,
-  decodeRedisMessage,
+  DEFAULT_BROKER_URL,
   defineTask,
-  encodeAmqpMessage,
   encodeRedisMessage,
   InvalidArgumentsError,
+  redactUrl,
+  runLocalWorker,
+  type WorkerEvent,
 } from '../src/index.js';
 
 class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
-class EventGoneError extends Error {
-  override name = 'EventGoneError';
-}
 
+const QUEUE = 'demo.events';
+const attempts = new Map<string, number>();
+
+/** Fails twice with a transient error for `flaky` events, and for good with a bug for `broken`. */
 const saveEvent = defineTask(
   {
     name: 'ingest.save_event',
-    queue: 'events',
+    queue: QUEUE,
     kwargs: z.object({ event_id: z.string() }),
-    retry: { on: [StoreUnavailableError], exclude: [TypeError], ignore: [EventGoneError] },
-    backoff: { factor: 2, jitter: false },
+    retry: { on: [StoreUnavailableError], exclude: [TypeError] },
+    backoff: { factor: 1, jitter: false },
   },
-  async ({ event_id }) => ({ saved: event_id }),
+  ({ event_id }, ctx) => {
+    attempts.set(event_id, (attempts.get(event_id) ?? 0) + 1);
+    if (event_id.startsWith('flaky') && ctx.retries < 2)
+      throw new StoreUnavailableError('store timed out');
+    if (event_id.startsWith('broken')) throw new TypeError('event has no payload');
+    return { saved: event_id };
+  },
 );
 
-const registry = createRegistry({ tasks: [{ saveEvent }], queues: [{ name: 'events' }] });
-console.log(`registered: ${registry.tasks.map((task) => task.name).join(', ')}`);
+const registry = createRegistry({ tasks: [saveEvent], queues: [{ name: QUEUE }] });
+const url = process.env.BROKER_URL ?? DEFAULT_BROKER_URL;
+const broker = createBroker(url, { queues: registry.queues });
 
-const message = saveEvent.createMessage({ kwargs: { event_id: 'evt-42' }, countdown: 5 });
-const redis = encodeRedisMessage(message);
-console.log(`\nLPUSH ${JSON.stringify(redis.key)} <envelope>, the envelope a Celery worker reads:`);
-console.log(JSON.stringify(JSON.parse(redis.envelope), null, 2));
-
-const amqp = encodeAmqpMessage(message);
-console.log('\nAMQP headers (integers typed as signed 32-bit for py-amqp):');
-console.log(JSON.stringify(amqp.options.headers));
-
-const decoded = decodeRedisMessage(redis.envelope);
-console.log(`\ndecoded back: ok=${decoded.ok} id=${decoded.ok ? decoded.message.id : '-'}`);
-
-console.log('\nA flaky store, as Celery would retry it (maxRetries 3, backoff 2 s doubling):');
-for (let retries = 0; retries <= 3; retries++) {
-  const decision = decideRetry({
-    thrown: new StoreUnavailableError('store timed out'),
-    retries,
-    policy: saveEvent.retryPolicy,
-    task: saveEvent.name,
-  });
-  const outcome =
-    decision.kind === 'retry'
-      ? `retry in ${decision.delayMs / 1000} s`
-      : `${decision.kind}: ${decision.kind === 'fail' ? decision.reason : ''}`;
-  console.log(`  attempt with retries=${retries}: ${outcome}`);
-}
-for (const thrown of [new TypeError('bug'), new EventGoneError('deleted')]) {
-  const decision = decideRetry({
-    thrown,
-    retries: 0,
-    policy: saveEvent.retryPolicy,
-    task: saveEvent.name,
-  });
-  console.log(
-    `  ${thrown.name}: ${decision.kind}${decision.kind === 'fail' ? ` (${decision.reason})` : ''}`,
-  );
-}
+const sample = saveEvent.createMessage({ kwargs: { event_id: 'evt-1' } });
+console.log(`A Celery protocol v2 message, as a Python worker reads it from Redis:\n`);
+console.log(JSON.stringify(JSON.parse(encodeRedisMessage(sample).envelope), null, 2));
 
 try {
   saveEvent.createMessage({ kwargs: { event_id: 42 } as never });
 } catch (error) {
   if (!(error instanceof InvalidArgumentsError)) throw error;
-  console.log(`\nbad input is refused before it reaches the broker:\n  ${error.message}`);
+  console.log(`\nBad input never reaches the broker:\n  ${error.message}`);
 }
+
+const ids = ['evt-1', 'flaky-2', 'broken-3'];
+try {
+  await broker.publish(ids.map((event_id) => saveEvent.createMessage({ kwargs: { event_id } })));
+} catch (error) {
+  if (!(error instanceof BrokerError)) throw error;
+  console.error(`\n${error.message}`);
+  console.error(
+    url.startsWith('amqp')
+      ? 'Start one with: rabbitmq-server -detached'
+      : 'Start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+  );
+  await broker.close();
+  process.exit(1);
+}
+console.log(
+  `\nPublished ${ids.length} tasks to ${redactUrl(url)} (queue ${QUEUE}). A worker runs them:\n`,
+);
+
+const stop = new AbortController();
+const settled = new Set<string>();
+const started = Date.now();
+const report = ({ outcome, delivery }: WorkerEvent) => {
+  if (!delivery.result.ok) return;
+  const { id, kwargs, retries } = delivery.result.message;
+  const at = `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  const detail =
+    outcome.kind === 'retry'
+      ? `retry in ${((outcome.dueAt.getTime() - Date.now()) / 1000).toFixed(1)}s (${outcome.error.name})`
+      : outcome.kind === 'dead'
+        ? `dead-lettered: ${outcome.reason.reason} (${outcome.reason.detail})`
+        : outcome.kind;
+  console.log(
+    `  ${at.padStart(5)}  ${String(kwargs.event_id).padEnd(9)} retries=${retries}  ${detail}`,
+  );
+  if (outcome.kind === 'succeeded' || outcome.kind === 'dead') settled.add(id);
+  if (settled.size === ids.length) stop.abort();
+};
+const timeout = setTimeout(() => stop.abort(), 20_000);
+await runLocalWorker(broker, registry, {
+  queues: [QUEUE],
+  waitMs: 200,
+  signal: stop.signal,
+  onOutcome: report,
+});
+clearTimeout(timeout);
+
+const [dead] = await broker.deadLetters(QUEUE, 1);
+console.log(`\nDead letter kept with its reason: ${dead?.reason} — ${dead?.detail}`);
+console.log(`Queue now: ${JSON.stringify(await broker.stats(QUEUE))}`);
+await broker.close();
