@@ -86,7 +86,7 @@ const report = ({ outcome, delivery }: WorkerEvent) => {
   const at = `${((Date.now() - started) / 1000).toFixed(1)}s`;
   const detail =
     outcome.kind === 'retry'
-      ? `retry in ${((outcome.dueAt.getTime() - Date.now()) / 1000).toFixed(1)}s (${outcome.error.name})`
+      ? `retry in ${((Date.parse(outcome.dueAt) - Date.now()) / 1000).toFixed(1)}s (${outcome.errorType})`
       : outcome.kind === 'dead'
         ? `dead-lettered: ${outcome.reason.reason} (${outcome.reason.detail})`
         : outcome.kind;

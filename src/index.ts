@@ -45,10 +45,20 @@ export {
   TimeLimitExceededError,
   throwIfAborted,
 } from './core/run-task.js';
+export { type TaskOutcome, toTaskOutcome } from './core/task-outcome.js';
+export {
+  type DispatchOptions,
+  type DispatchOutcome,
+  dispatchBatch,
+  INVOKE_FAILURES_HEADER,
+  settlementFor,
+  type WorkerEvent,
+} from './worker/dispatch.js';
+export { localExecutor, type TaskExecutor } from './worker/executor.js';
 export {
   processBatch,
   runLocalWorker,
-  type WorkerEvent,
+  runWorker,
   type WorkerOptions,
 } from './worker/local-worker.js';
-export { settlementFor, settlementForInvalid } from './worker/settlement.js';
+export { settlementForInvalid } from './worker/settlement.js';

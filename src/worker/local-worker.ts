@@ -1,26 +1,20 @@
 /**
- * The long-lived worker that runs tasks in its own process (`serverless-celery worker
- * --invoke local`, like `sentry run worker`): receive a batch, run each message, settle the batch
+ * The long-lived worker loop (`serverless-celery worker`, like `sentry run worker`): receive a
+ * batch, dispatch it to an executor (in-process, or the task's Lambda function), settle the batch
  * in one round trip, and keep the broker's housekeeping going (due delays, stale holds).
  */
-import type { Broker, BrokerLogger, Delivery, SettleItem } from '../brokers/broker.js';
+import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
-import { type RunOutcome, runMessage } from '../core/run-task.js';
-import { settlementFor, settlementForInvalid } from './settlement.js';
+import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
+import { localExecutor, type TaskExecutor } from './executor.js';
 
-/** One settled message, as reported to {@link WorkerOptions.onOutcome}. */
-export interface WorkerEvent {
-  readonly queue: string;
-  readonly delivery: Delivery;
-  /** `invalid` when the message could not be decoded. */
-  readonly outcome: RunOutcome | { readonly kind: 'invalid'; readonly detail: string };
-}
-
-/** Options of {@link runLocalWorker}. */
-export interface WorkerOptions {
+/** Options of {@link runWorker}. */
+export interface WorkerOptions extends DispatchOptions {
   /** Queues to consume, served round-robin. */
   readonly queues: readonly string[];
-  /** Messages run at once (and taken per receive). @defaultValue 10 */
+  /** Runs the tasks. @defaultValue in this process ({@link localExecutor}) */
+  readonly executor?: TaskExecutor;
+  /** Messages taken per receive (and run at once). @defaultValue 10 */
   readonly concurrency?: number;
   /** Stops the worker: it finishes and settles what it holds, then returns. */
   readonly signal?: AbortSignal;
@@ -28,30 +22,32 @@ export interface WorkerOptions {
   readonly waitMs?: number;
   /** How often to restore stale holds of dead consumers, ms. @defaultValue 10000 */
   readonly restoreEveryMs?: number;
-  /** Called once per settled message. */
-  readonly onOutcome?: (event: WorkerEvent) => void;
+  /** Stop taking messages once this returns false (a Lambda drain's deadline). */
+  readonly keepTaking?: () => boolean;
   /** Where broker trouble is reported. @defaultValue console */
   readonly logger?: BrokerLogger;
 }
 
 /**
- * Runs until `signal` aborts. Every message is settled only after its outcome is known; a
- * message held when the process dies is restored by the broker (Redis: after the visibility
- * timeout; RabbitMQ: at once).
+ * Runs until `signal` aborts (or `keepTaking` says stop). Every message is settled only after its
+ * outcome is known; a message held when the process dies is restored by the broker (Redis: after
+ * the visibility timeout; RabbitMQ: at once).
  */
-export async function runLocalWorker(
+export async function runWorker(
   broker: Broker,
   registry: Registry,
   options: WorkerOptions,
 ): Promise<void> {
+  const executor = options.executor ?? localExecutor(registry);
   const concurrency = options.concurrency ?? 10;
   const waitMs = options.waitMs ?? 1000;
   const restoreEveryMs = options.restoreEveryMs ?? 10_000;
   const logger = options.logger ?? console;
+  const keepTaking = () => !options.signal?.aborted && (options.keepTaking?.() ?? true);
   let lastRestore = 0;
   let turn = 0;
   let failures = 0;
-  while (!options.signal?.aborted) {
+  while (keepTaking()) {
     const queue = options.queues[turn++ % options.queues.length] as string;
     try {
       if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
@@ -65,7 +61,7 @@ export async function runLocalWorker(
         ...(options.signal ? { signal: options.signal } : {}),
       });
       if (deliveries.length > 0)
-        await processBatch(broker, registry, deliveries, options.onOutcome);
+        await dispatchBatch(broker, registry, deliveries, executor, options);
       failures = 0;
     } catch (error) {
       // The broker is down or restarting: what we hold is restored by the broker (Redis after
@@ -76,6 +72,31 @@ export async function runLocalWorker(
       await sleep(delay, options.signal);
     }
   }
+}
+
+/** {@link runWorker} running every task in this process. */
+export function runLocalWorker(
+  broker: Broker,
+  registry: Registry,
+  options: WorkerOptions,
+): Promise<void> {
+  return runWorker(broker, registry, { ...options, executor: localExecutor(registry) });
+}
+
+/** Runs a batch of held deliveries in this process and settles them together. */
+export function processBatch(
+  broker: Broker,
+  registry: Registry,
+  deliveries: readonly Delivery[],
+  onOutcome?: (event: WorkerEvent) => void,
+): Promise<WorkerEvent[]> {
+  return dispatchBatch(
+    broker,
+    registry,
+    deliveries,
+    localExecutor(registry),
+    onOutcome ? { onOutcome } : {},
+  );
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -92,36 +113,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * Runs a batch of held deliveries concurrently and settles them together. One message's failure
- * never affects its neighbours.
- */
-export async function processBatch(
-  broker: Broker,
-  registry: Registry,
-  deliveries: readonly Delivery[],
-  onOutcome?: (event: WorkerEvent) => void,
-): Promise<WorkerEvent[]> {
-  const events = await Promise.all(
-    deliveries.map(async (delivery): Promise<[SettleItem, WorkerEvent]> => {
-      const { result } = delivery;
-      if (!result.ok) {
-        const event = {
-          queue: delivery.queue,
-          delivery,
-          outcome: { kind: 'invalid', detail: result.error.message },
-        } as const;
-        return [{ delivery, settlement: settlementForInvalid(result) }, event];
-      }
-      const outcome = await runMessage(registry, result.message);
-      const settlement = settlementFor(outcome, result.message);
-      return [
-        { delivery, settlement },
-        { queue: delivery.queue, delivery, outcome },
-      ];
-    }),
-  );
-  await broker.settle(events.map(([item]) => item));
-  for (const [, event] of events) onOutcome?.(event);
-  return events.map(([, event]) => event);
-}
+export type { WorkerEvent } from './dispatch.js';

@@ -12,8 +12,10 @@ import { decodeRedisMessage, encodeUnackedEntry } from '../../src/core/redis-cod
 import { createRegistry } from '../../src/core/registry.js';
 import { runMessage } from '../../src/core/run-task.js';
 import { defineTask } from '../../src/core/task.js';
+import { toTaskOutcome } from '../../src/core/task-outcome.js';
+import { settlementFor } from '../../src/worker/dispatch.js';
 import { processBatch } from '../../src/worker/local-worker.js';
-import { settlementFor, settlementForInvalid } from '../../src/worker/settlement.js';
+import { settlementForInvalid } from '../../src/worker/settlement.js';
 import { expectDecoded, expectDecodeFailure } from '../helpers/decode.js';
 import { loadCeleryFixture, type RedisUnackedFixture } from '../helpers/fixtures.js';
 import {
@@ -416,7 +418,9 @@ describe('settling', () => {
       for (const delivery of await broker.receive(queue, { max: 10, waitMs: 0 })) {
         const message = expectDecoded(delivery.result);
         const outcome = await runMessage(registry, message, { now: clock.now });
-        await broker.settle([{ delivery, settlement: settlementFor(outcome, message) }]);
+        await broker.settle([
+          { delivery, settlement: settlementFor(toTaskOutcome(outcome), message) },
+        ]);
       }
       clock.advance(600_000);
     }

@@ -1,0 +1,47 @@
+/**
+ * What a run came to, in a form that crosses a wire: the per-task Lambda function returns these
+ * to the dispatcher, which settles each message from them. Plain JSON: no `Error`, no `Date`.
+ */
+import type { DeadLetterReason } from './dead-letter.js';
+import type { RunOutcome } from './run-task.js';
+
+/** The outcome of one message, as JSON. */
+export type TaskOutcome =
+  | { readonly kind: 'succeeded'; readonly durationMs: number }
+  | { readonly kind: 'ignored'; readonly errorType: string; readonly durationMs: number }
+  | {
+      readonly kind: 'retry';
+      /** When the retry is due, ISO 8601. */
+      readonly dueAt: string;
+      readonly errorType: string;
+      readonly errorMessage: string;
+      readonly durationMs: number;
+    }
+  | {
+      readonly kind: 'not-due';
+      /** The message's eta, ISO 8601. */
+      readonly dueAt: string;
+    }
+  | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly durationMs: number };
+
+/** Turns a {@link RunOutcome} into its JSON form. */
+export function toTaskOutcome(outcome: RunOutcome): TaskOutcome {
+  switch (outcome.kind) {
+    case 'succeeded':
+      return { kind: 'succeeded', durationMs: outcome.durationMs };
+    case 'ignored':
+      return { kind: 'ignored', errorType: outcome.error.name, durationMs: outcome.durationMs };
+    case 'retry':
+      return {
+        kind: 'retry',
+        dueAt: outcome.dueAt.toISOString(),
+        errorType: outcome.error.name,
+        errorMessage: outcome.error.message,
+        durationMs: outcome.durationMs,
+      };
+    case 'not-due':
+      return { kind: 'not-due', dueAt: outcome.dueAt.toISOString() };
+    case 'dead':
+      return { kind: 'dead', reason: outcome.reason, durationMs: outcome.durationMs };
+  }
+}
