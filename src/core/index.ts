@@ -121,4 +121,5 @@ export {
   type RawDelivery,
   serializeBody,
   toCeleryHeaders,
+  toRawDelivery,
 } from './wire.js';

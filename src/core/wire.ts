@@ -479,3 +479,21 @@ function readSignatureList(value: unknown, path: string): JsonValue[] | null {
   }
   return value as JsonValue[];
 }
+
+/**
+ * The broker-neutral wire form of a message, as plain JSON: what the dispatcher sends a per-task
+ * function, which decodes it with {@link decodeDelivery} exactly as a broker delivery.
+ */
+export function toRawDelivery(message: TaskMessage): RawDelivery {
+  return {
+    headers: toCeleryHeaders(message),
+    body: serializeBody(message),
+    contentType: CONTENT_TYPE,
+    contentEncoding: CONTENT_ENCODING,
+    priority: message.priority,
+    replyTo: message.replyTo,
+    exchange: message.exchange,
+    routingKey: message.routingKey,
+    redelivered: message.redelivered,
+  };
+}

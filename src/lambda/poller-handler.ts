@@ -1,0 +1,50 @@
+/**
+ * The Redis poller as a scheduled Lambda ("drain"): Redis has no Lambda event source, so this
+ * function pulls batches itself and invokes each task's function, like the long-lived
+ * `serverless-celery worker --invoke lambda`, through the same code path. It stops taking
+ * messages shortly before its own timeout and settles what it holds before returning.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { runWorker } from '../worker/local-worker.js';
+import { deployedFunctionName } from './function-names.js';
+import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
+import type { LambdaRuntime } from './runtime.js';
+
+/** Options of {@link createPollerHandler}. */
+export interface PollerOptions {
+  /** Queues to drain. @defaultValue every declared queue */
+  readonly queues?: readonly string[];
+  /**
+   * Stop taking messages when less than this is left before the poller's timeout. Must exceed
+   * the task functions' timeout, so every invoke returns before the poller is stopped.
+   * @defaultValue 60000
+   */
+  readonly stopTakingAtMs?: number;
+  /** Messages per receive (and per invoke, at most). @defaultValue 10 */
+  readonly batchSize?: number;
+  /** Lambda client, for tests. */
+  readonly client?: LambdaExecutorOptions['client'];
+}
+
+/** Builds the scheduled drain handler. */
+export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptions = {}) {
+  const stopAt = options.stopTakingAtMs ?? 60_000;
+  return middy(async (_event: unknown, context: Context) => {
+    const { registry } = runtime;
+    let settled = 0;
+    await runWorker(runtime.broker(), registry, {
+      queues: options.queues ?? registry.queues.map((queue) => queue.name),
+      concurrency: options.batchSize ?? 10,
+      executor: lambdaExecutor({
+        functionName: (task) => deployedFunctionName(registry, task),
+        ...(options.client ? { client: options.client } : {}),
+      }),
+      keepTaking: () => context.getRemainingTimeInMillis() > stopAt,
+      onOutcome: () => {
+        settled++;
+      },
+    });
+    return { settled };
+  });
+}

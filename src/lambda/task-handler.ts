@@ -1,0 +1,90 @@
+/**
+ * The per-task Lambda function: receives a batch of messages of its task from the dispatcher,
+ * runs each (expired → dead letter, eta ahead → not due, schema, time limits, retry decision) with
+ * a deadline tied to the Lambda's remaining time, and returns one outcome per message. One
+ * message's failure never fails its neighbours; settling is the dispatcher's job.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { DEAD_LETTER_REASONS } from '../core/dead-letter.js';
+import type { Registry } from '../core/registry.js';
+import { runMessage } from '../core/run-task.js';
+import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
+import { decodeDelivery, type RawDelivery } from '../core/wire.js';
+
+/** What the dispatcher sends a task function. */
+export interface TaskInvocation {
+  readonly messages: readonly RawDelivery[];
+}
+
+/** What a task function answers: one outcome per message, in order. */
+export interface TaskInvocationResult {
+  readonly outcomes: readonly TaskOutcome[];
+}
+
+/** Options of {@link createTaskHandler}. */
+export interface TaskHandlerOptions {
+  /**
+   * Milliseconds kept in hand before the Lambda timeout: tasks are told to stop (their abort
+   * signal fires) this long before, so outcomes still reach the dispatcher. @defaultValue 1000
+   */
+  readonly safetyMarginMs?: number;
+}
+
+/**
+ * Builds the handler of the function that runs `task` (its messages only: a message of another
+ * task is dead-lettered as misrouted rather than run by the wrong function).
+ *
+ * @example
+ * // functions/task-ingest-save_event.ts
+ * export const handler = createTaskHandler(registry, 'ingest.save_event');
+ */
+export function createTaskHandler(
+  registry: Registry,
+  task: string,
+  options: TaskHandlerOptions = {},
+) {
+  const lookup = registry.lookup(task);
+  if (lookup.kind === 'unregistered') throw lookup.error;
+  const margin = options.safetyMarginMs ?? 1000;
+  const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
+
+  const runBatch = async (
+    event: TaskInvocation,
+    context: Context,
+    { signal }: { signal: AbortSignal },
+  ): Promise<TaskInvocationResult> => {
+    const remainingTimeMs = () => context.getRemainingTimeInMillis() - margin;
+    const outcomes = await Promise.all(
+      (event.messages ?? []).map(async (raw): Promise<TaskOutcome> => {
+        const decoded = decodeDelivery(raw);
+        if (!decoded.ok) {
+          const reason = {
+            reason: DEAD_LETTER_REASONS.invalidMessage,
+            detail: decoded.error.message,
+            task: decoded.task,
+            id: decoded.id,
+            retries: null,
+          };
+          return { kind: 'dead', reason, durationMs: 0 };
+        }
+        const message = decoded.message;
+        if (!names.has(message.task)) {
+          const detail = `message for task ${message.task} reached the function of ${task}`;
+          const reason = {
+            reason: DEAD_LETTER_REASONS.unknownTask,
+            detail,
+            task: message.task,
+            id: message.id,
+            retries: message.retries,
+          };
+          return { kind: 'dead', reason, durationMs: 0 };
+        }
+        return toTaskOutcome(await runMessage(registry, message, { remainingTimeMs, signal }));
+      }),
+    );
+    return { outcomes };
+  };
+
+  return middy(runBatch, { timeoutEarlyInMillis: Math.max(5, margin / 2) });
+}

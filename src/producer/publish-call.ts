@@ -1,0 +1,79 @@
+/**
+ * Publishing a task call that arrives as untyped input (an HTTP body, a direct Lambda invoke):
+ * validated, encoded and published, with an HTTP-style status for every way it can go wrong.
+ * Nothing is half-published: a call is one message, published or not.
+ */
+import { z } from 'zod';
+import type { Broker } from '../brokers/broker.js';
+import {
+  BrokerError,
+  type FieldIssue,
+  InvalidArgumentsError,
+  PayloadTooLargeError,
+} from '../core/errors.js';
+import type { Registry } from '../core/registry.js';
+import type { TaskCallInput } from '../core/task.js';
+import { toFieldIssues } from '../core/zod-issues.js';
+
+/** The call as a client sends it. Times are ISO 8601 strings; durations are seconds. */
+export const callInputSchema = z.strictObject({
+  args: z.array(z.unknown()).optional(),
+  kwargs: z.record(z.string(), z.unknown()).optional(),
+  countdown: z.number().nonnegative().optional(),
+  eta: z.iso.datetime({ offset: true }).optional(),
+  expires: z.union([z.number().positive(), z.iso.datetime({ offset: true })]).optional(),
+  priority: z.number().int().min(0).max(255).optional(),
+  id: z.string().min(1).max(255).optional(),
+});
+
+/** A call as a client sends it. */
+export type CallInput = z.input<typeof callInputSchema>;
+
+/** The outcome of a publish, with the HTTP status a producer answers. */
+export type PublishResult =
+  | { readonly status: 202; readonly id: string; readonly task: string }
+  | { readonly status: 400; readonly error: string; readonly issues: readonly FieldIssue[] }
+  | { readonly status: 404 | 413 | 503; readonly error: string };
+
+/**
+ * Validates `input` against the call schema and the task's own schemas, then publishes it.
+ * Never throws for bad input or an unreachable broker: the result says what went wrong.
+ */
+export async function publishCall(
+  registry: Registry,
+  broker: Broker,
+  taskName: string,
+  input: unknown,
+): Promise<PublishResult> {
+  const lookup = registry.lookup(taskName);
+  if (lookup.kind === 'unregistered') return { status: 404, error: lookup.error.message };
+  const parsed = callInputSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    return { status: 400, error: 'invalid call', issues: toFieldIssues(parsed.error) };
+  }
+  const { eta, expires, ...rest } = parsed.data;
+  const call = {
+    ...rest,
+    ...(eta === undefined ? {} : { eta: new Date(eta) }),
+    ...(expires === undefined
+      ? {}
+      : { expires: typeof expires === 'string' ? new Date(expires) : expires }),
+  } as TaskCallInput<never, never>;
+  let message: ReturnType<typeof lookup.task.createMessage>;
+  try {
+    message = lookup.task.createMessage(call);
+  } catch (error) {
+    if (error instanceof InvalidArgumentsError) {
+      return { status: 400, error: error.message, issues: error.issues };
+    }
+    if (error instanceof PayloadTooLargeError) return { status: 413, error: error.message };
+    throw error;
+  }
+  try {
+    await broker.publish([message]);
+  } catch (error) {
+    if (error instanceof BrokerError) return { status: 503, error: error.message };
+    throw error;
+  }
+  return { status: 202, id: message.id, task: message.task };
+}
