@@ -13,7 +13,7 @@
  */
 import type { DeadLetterReason } from '../core/dead-letter.js';
 import type { TaskMessage } from '../core/message.js';
-import type { DecodeResult } from '../core/wire.js';
+import type { DecodeResult, RawDelivery } from '../core/wire.js';
 
 /** Where a broker reports what needs a person's attention. @defaultValue `console` */
 export interface BrokerLogger {
@@ -46,6 +46,14 @@ export type Settlement =
 export interface SettleItem {
   readonly delivery: Delivery;
   readonly settlement: Settlement;
+}
+
+/** A message nobody holds, to dead-letter (an event source delivered it). */
+export interface DeadLetterItem {
+  readonly queue: string;
+  /** The message as delivered (it may not be decodable). */
+  readonly raw: RawDelivery;
+  readonly reason: DeadLetterReason;
 }
 
 /** Options of {@link Broker.receive}. */
@@ -100,6 +108,12 @@ export interface Broker {
   receive(queue: string, options: ReceiveOptions): Promise<Delivery[]>;
   /** Settles held messages. Each delivery is settled at most once. */
   settle(items: readonly SettleItem[]): Promise<void>;
+  /**
+   * Dead-letters messages this consumer does not hold: Amazon MQ's event source hands a batch to
+   * a function and acknowledges it when the function returns, so the dead ones must be stored
+   * before that.
+   */
+  deadLetter(items: readonly DeadLetterItem[]): Promise<void>;
   /** Counts of a queue. */
   stats(queue: string): Promise<QueueStats>;
   /**

@@ -58,6 +58,7 @@ export {
 export {
   decodeRedisMessage,
   decodeUnackedEntry,
+  encodeRedisEnvelopeFromRaw,
   encodeRedisMessage,
   encodeUnackedEntry,
   expirationMillis,

@@ -11,6 +11,7 @@ import {
   CONTENT_TYPE,
   type DecodeResult,
   decodeDelivery,
+  type RawDelivery,
   serializeBody,
   toCeleryHeaders,
 } from './wire.js';
@@ -86,6 +87,29 @@ export function encodeRedisMessage(
     properties,
   });
   return { key: redisPriorityKey(message.routingKey, message.priority), envelope, deliveryTag };
+}
+
+/**
+ * Frames a delivery in its wire form (possibly not even a valid task message) as a kombu
+ * envelope, so that a dead letter stored on Redis can be replayed like any message.
+ */
+export function encodeRedisEnvelopeFromRaw(raw: RawDelivery): string {
+  return JSON.stringify({
+    body: Buffer.from(raw.body, 'utf8').toString('base64'),
+    'content-encoding': raw.contentEncoding ?? CONTENT_ENCODING,
+    'content-type': raw.contentType ?? null,
+    headers: raw.headers ?? {},
+    properties: {
+      correlation_id:
+        isPlainObject(raw.headers) && typeof raw.headers.id === 'string' ? raw.headers.id : null,
+      reply_to: raw.replyTo ?? '',
+      delivery_mode: 2,
+      delivery_info: { exchange: raw.exchange, routing_key: raw.routingKey },
+      priority: typeof raw.priority === 'number' ? raw.priority : 0,
+      body_encoding: 'base64',
+      delivery_tag: crypto.randomUUID(),
+    },
+  });
 }
 
 /**

@@ -51,7 +51,7 @@ export interface DispatchOptions {
  * expired) and messages not yet due are settled without bothering an executor.
  */
 export async function dispatchBatch(
-  broker: Broker,
+  broker: Pick<Broker, 'settle'>,
   registry: Registry,
   deliveries: readonly Delivery[],
   executor: TaskExecutor,

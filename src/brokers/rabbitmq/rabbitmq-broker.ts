@@ -28,6 +28,7 @@ import type {
   Broker,
   BrokerLogger,
   DeadLetterEntry,
+  DeadLetterItem,
   Delivery,
   QueueStats,
   ReceiveOptions,
@@ -244,6 +245,38 @@ export class RabbitMqBroker implements Broker {
       priority: properties.priority,
       deliveryMode: 2,
     });
+  }
+
+  async deadLetter(items: readonly DeadLetterItem[]): Promise<void> {
+    if (items.length === 0) return;
+    await Promise.all(
+      [...new Set(items.map((item) => item.queue))].map((queue) => this.#ensureQueue(queue)),
+    );
+    const channel = await this.#publisherChannel();
+    const now = this.#now();
+    for (const { queue, raw, reason } of items) {
+      const original = untypeAmqpValue(raw.headers ?? {});
+      const headers = {
+        ...(typeof original === 'object' && original !== null ? original : {}),
+        ...deadLetterHeaders(reason, queue, new Date(now)),
+      };
+      await this.#write(
+        channel,
+        '',
+        this.declarationOf(queue).deadLetterQueue,
+        Buffer.from(raw.body, 'utf8'),
+        {
+          headers: typeAmqpHeaderValue(headers) as Record<string, unknown>,
+          ...(typeof raw.contentType === 'string' ? { contentType: raw.contentType } : {}),
+          ...(typeof raw.contentEncoding === 'string'
+            ? { contentEncoding: raw.contentEncoding }
+            : {}),
+          ...(typeof raw.priority === 'number' ? { priority: raw.priority } : {}),
+          deliveryMode: 2,
+        },
+      );
+    }
+    await this.#confirm(channel, `dead-letter ${items.length} message(s)`);
   }
 
   async stats(queue: string): Promise<QueueStats> {
@@ -489,7 +522,9 @@ export function describeAmqpEndpoint(url: string): string {
 function explainAmqp(message: string): string {
   if (/ECONNREFUSED/.test(message)) return 'connection refused (is rabbitmq-server running?)';
   if (/ACCESS_REFUSED|403/.test(message)) return 'access refused (wrong user name or password)';
-  if (/NOT_ALLOWED|530/.test(message))
+  // amqplib reports the server's refusal of connection.open (530 NOT_ALLOWED: no such vhost,
+  // or no access to it) as "Expected ConnectionOpenOk; got <ConnectionClose …>", without the code.
+  if (/NOT_ALLOWED|530|Expected ConnectionOpenOk; got <ConnectionClose/.test(message))
     return 'vhost does not exist or the user has no access to it';
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
   if (/ETIMEDOUT|timeout/i.test(message)) return 'connection timed out';

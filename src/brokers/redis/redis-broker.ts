@@ -15,6 +15,7 @@ import type { QueueDeclaration } from '../../core/queue.js';
 import {
   decodeRedisMessage,
   decodeUnackedEntry,
+  encodeRedisEnvelopeFromRaw,
   encodeRedisMessage,
   KOMBU_SEPARATOR,
   redisPriorityKey,
@@ -23,6 +24,7 @@ import type {
   Broker,
   BrokerLogger,
   DeadLetterEntry,
+  DeadLetterItem,
   Delivery,
   QueueStats,
   ReceiveOptions,
@@ -229,6 +231,18 @@ export class RedisBroker implements Broker {
 
   #deadLetterRecord(queue: string, reason: DeadLetterReason, raw: string, now: number): string {
     return JSON.stringify({ ...reason, queue, at: new Date(now).toISOString(), raw });
+  }
+
+  async deadLetter(items: readonly DeadLetterItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const redis = await this.#connection('dead-letter');
+    const transaction = redis.multi();
+    const now = this.#now();
+    for (const { queue, raw, reason } of items) {
+      const record = this.#deadLetterRecord(queue, reason, encodeRedisEnvelopeFromRaw(raw), now);
+      transaction.lpush(this.#keys.deadLetter(this.deadLetterQueue(queue)), record);
+    }
+    await this.#exec(transaction, `dead-letter ${items.length} message(s)`);
   }
 
   async promoteDue(queue: string, limit = 1000): Promise<number> {

@@ -1,0 +1,116 @@
+/**
+ * The dispatcher for Amazon MQ for RabbitMQ's event source: the event brings a batch, the
+ * dispatcher invokes each task's function with its messages, and settles every message from its
+ * own outcome before returning: a retry or a not-yet-due message is re-published through the
+ * delay levels, a dead one is stored in its queue's dead-letter queue, an invoke failure is
+ * re-queued without spending a task retry (up to the poison cap).
+ *
+ * It returns success only when every message is done, parked or dead-lettered; the event source
+ * then acknowledges the batch. If storing a settlement fails, it throws, and the event source
+ * redelivers the batch (at-least-once; the ids stay the same).
+ */
+import middy from '@middy/core';
+import type { Broker, Delivery, SettleItem } from '../brokers/broker.js';
+import {
+  decodeRmqEvent,
+  type RmqEvent,
+  toAmqpDelivery,
+} from '../brokers/rabbitmq/amazon-mq-event.js';
+import type { TaskMessage } from '../core/message.js';
+import type { RawDelivery } from '../core/wire.js';
+import { dispatchBatch, type WorkerEvent } from '../worker/dispatch.js';
+import type { TaskExecutor } from '../worker/executor.js';
+import { deployedFunctionName } from './function-names.js';
+import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
+import type { LambdaRuntime } from './runtime.js';
+
+/** Options of {@link createAmazonMqDispatcher}. */
+export interface AmazonMqDispatcherOptions {
+  /** Runs the tasks. @defaultValue invoke each task's function */
+  readonly executor?: TaskExecutor;
+  /** Lambda client, for tests. */
+  readonly client?: LambdaExecutorOptions['client'];
+  /** Called once per settled message. */
+  readonly onOutcome?: (event: WorkerEvent) => void;
+}
+
+/** What the dispatcher answers: counts per outcome kind. */
+export type DispatcherResult = Record<string, number>;
+
+/** Builds the handler of the `rabbitmq` event source function. */
+export function createAmazonMqDispatcher(
+  runtime: LambdaRuntime,
+  options: AmazonMqDispatcherOptions = {},
+) {
+  const { registry } = runtime;
+  const executor =
+    options.executor ??
+    lambdaExecutor({
+      functionName: (task) => deployedFunctionName(registry, task),
+      ...(options.client ? { client: options.client } : {}),
+    });
+  return middy(async (event: RmqEvent): Promise<DispatcherResult> => {
+    const raws = new Map<Delivery, RawDelivery>();
+    const deliveries = decodeRmqEvent(event).map((item) => {
+      const delivery: Delivery = {
+        queue: item.queue,
+        result: item.result,
+        redelivered: item.redelivered,
+      };
+      raws.set(delivery, rawOf(item.queue, item.source));
+      return delivery;
+    });
+    const settler = eventSettler(runtime.broker(), raws);
+    const events = await dispatchBatch(settler, registry, deliveries, executor, {
+      ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+    });
+    const counts: DispatcherResult = {};
+    for (const { outcome } of events) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
+    return counts;
+  });
+}
+
+/** The event's message in the broker-neutral wire form, as it came. */
+function rawOf(queue: string, source: Parameters<typeof toAmqpDelivery>[1]): RawDelivery {
+  const amqp = toAmqpDelivery(queue, source);
+  return {
+    headers: amqp.properties.headers,
+    body: Buffer.from(amqp.content).toString('utf8'),
+    contentType: amqp.properties.contentType,
+    contentEncoding: amqp.properties.contentEncoding,
+    priority: amqp.properties.priority,
+    replyTo: amqp.properties.replyTo,
+    exchange: amqp.fields.exchange,
+    routingKey: amqp.fields.routingKey,
+    redelivered: amqp.fields.redelivered,
+  };
+}
+
+/**
+ * Settles messages the event source holds: nothing to do for a finished one (the event source
+ * acknowledges the batch), a re-publish for one to run later, a store for a dead one.
+ */
+function eventSettler(broker: Broker, raws: Map<Delivery, RawDelivery>): Pick<Broker, 'settle'> {
+  return {
+    async settle(items: readonly SettleItem[]): Promise<void> {
+      const later: TaskMessage[] = [];
+      const dead = [];
+      for (const { delivery, settlement } of items) {
+        if (settlement.kind === 'retry-later') {
+          // The delay levels route by the message's eta: make it the due time.
+          later.push({
+            ...settlement.message,
+            exchange: '',
+            routingKey: delivery.queue,
+            eta: settlement.dueAt,
+          });
+        } else if (settlement.kind === 'dead-letter') {
+          // Every delivery of the batch was registered with its raw form when decoded.
+          const raw = raws.get(delivery) as RawDelivery;
+          dead.push({ queue: delivery.queue, raw, reason: settlement.reason });
+        }
+      }
+      await Promise.all([broker.publish(later), broker.deadLetter(dead)]);
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Cron: a task declared with `cron` gets a schedule trigger, and this function publishes the
+ * task's message on each tick, as Celery beat would (a plain task message whose `expires` is the
+ * interval). Overlapping triggers for one tick publish once: a Redis `SET NX EX` key per task and
+ * tick, as Sentry's scheduler does.
+ */
+import middy from '@middy/core';
+import { Redis } from 'ioredis';
+import { InvalidConfigError } from '../core/errors.js';
+import type { Registry } from '../core/registry.js';
+import { nextRuns, type Schedule } from '../core/schedule.js';
+import type { LambdaRuntime } from './runtime.js';
+
+/** A scheduled event: EventBridge's has `time`; anything else ticks at the current minute. */
+export interface CronEvent {
+  readonly time?: string;
+}
+
+/** What a tick did. */
+export type CronResult =
+  | { readonly published: true; readonly id: string; readonly tick: string }
+  | {
+      readonly published: false;
+      readonly tick: string;
+      readonly reason: 'already published for this tick';
+    };
+
+/** Claims a tick once across overlapping triggers. */
+export interface TickLock {
+  /** True for the first caller of `key` within `ttlSeconds`. */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+}
+
+/** A {@link TickLock} on Redis (`SET key 1 NX EX ttl`). */
+export function redisTickLock(url: string): TickLock {
+  let redis: Redis | undefined;
+  return {
+    async claim(key, ttlSeconds) {
+      redis ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      return (await redis.set(key, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')) === 'OK';
+    },
+  };
+}
+
+/** Options of {@link createCronHandler}. */
+export interface CronHandlerOptions {
+  /** @defaultValue Redis at `CRON_LOCK_URL`, else `BROKER_URL` when it is Redis, else the local Redis */
+  readonly lock?: TickLock;
+}
+
+/** The seconds between two ticks of a schedule: Celery beat's default `expires`. */
+export function scheduleInterval(schedule: Schedule, from = new Date()): number {
+  if (schedule.kind === 'rate') return schedule.seconds;
+  const [first, second] = nextRuns(schedule, from, 2);
+  return ((second as Date).getTime() - (first as Date).getTime()) / 1000;
+}
+
+/** Builds the handler that publishes cron task `task` on each tick. */
+export function createCronHandler(
+  runtime: LambdaRuntime,
+  task: string,
+  options: CronHandlerOptions = {},
+) {
+  const definition = cronTask(runtime.registry, task);
+  const schedule = definition.schedule as Schedule;
+  const lock = options.lock ?? redisTickLock(defaultLockUrl());
+  return middy(async (event: CronEvent): Promise<CronResult> => {
+    const scheduled = event?.time ? new Date(event.time) : new Date();
+    const tick = new Date(Math.floor(scheduled.getTime() / 60_000) * 60_000).toISOString();
+    const interval = scheduleInterval(schedule, new Date(tick));
+    if (!(await lock.claim(`_sc.cron.${definition.name}.${tick}`, interval))) {
+      return { published: false, tick, reason: 'already published for this tick' };
+    }
+    const message = definition.createMessage({ expires: definition.options.expires ?? interval });
+    await runtime.broker().publish([message]);
+    return { published: true, id: message.id, tick };
+  });
+}
+
+function cronTask(registry: Registry, task: string) {
+  const lookup = registry.lookup(task);
+  if (lookup.kind === 'unregistered') throw lookup.error;
+  if (!lookup.task.schedule) {
+    throw new InvalidConfigError(`task ${task}`, [
+      { path: 'cron', message: 'the task has no cron schedule' },
+    ]);
+  }
+  return lookup.task;
+}
+
+function defaultLockUrl(): string {
+  if (process.env.CRON_LOCK_URL) return process.env.CRON_LOCK_URL;
+  const broker = process.env.BROKER_URL;
+  return broker && /^rediss?:/.test(broker) ? broker : 'redis://127.0.0.1:6379/0';
+}
