@@ -116,7 +116,7 @@ export async function declareDelayTopology(
 
 /**
  * Declares a work queue the way Celery does (durable unless said otherwise, the declared
- * arguments only, a direct exchange named like the queue bound by the queue name), its
+ * arguments only, a durable direct exchange named like the queue bound by the queue name), its
  * dead-letter queue, and its binding to the delay delivery exchange.
  */
 export async function declareWorkQueue(
@@ -129,7 +129,9 @@ export async function declareWorkQueue(
     autoDelete: queue.autoDelete,
     arguments: queueArguments(queue),
   });
-  await channel.assertExchange(queue.name, 'direct', { durable: queue.durable });
+  // kombu's Exchange is durable whatever the queue's durability (Sentry's non-durable queues
+  // included): declaring it non-durable would be a 406 against the Python side's exchange.
+  await channel.assertExchange(queue.name, 'direct', { durable: true });
   await channel.bindQueue(queue.name, queue.name, queue.name);
   await channel.bindQueue(queue.name, names.delivery, `#.${queue.name}`);
   await channel.assertQueue(queue.deadLetterQueue, { durable: true });
