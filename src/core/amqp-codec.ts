@@ -113,16 +113,41 @@ export interface AmqpDelivery {
  */
 export function decodeAmqpMessage(delivery: AmqpDelivery): DecodeResult {
   return decodeDelivery({
-    headers: untypeAmqpValue(delivery.properties.headers),
+    headers: withoutBrokerHeaders(untypeAmqpValue(delivery.properties.headers)),
     body: Buffer.from(delivery.content).toString('utf8'),
     contentType: delivery.properties.contentType,
     contentEncoding: delivery.properties.contentEncoding,
     priority: delivery.properties.priority,
     replyTo: delivery.properties.replyTo,
     exchange: delivery.fields.exchange,
-    routingKey: delivery.fields.routingKey,
+    // A message back from the delay levels carries the 28-digit delay prefix in its key.
+    routingKey: delivery.fields.routingKey.replace(DELAY_PREFIX, ''),
     redelivered: delivery.fields.redelivered,
   });
+}
+
+/** The 28 binary digits kombu's native delayed delivery puts before the routing key. */
+const DELAY_PREFIX = /^(?:[01]\.){28}/;
+
+/**
+ * Headers RabbitMQ adds on its own (dead-lettering history, quorum delivery counts). They
+ * describe this delivery, not the task: carried into a retry they would make it look like a
+ * message that died or was delivered before.
+ */
+const BROKER_HEADERS = new Set([
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+]);
+
+function withoutBrokerHeaders(headers: unknown): unknown {
+  if (!isPlainObject(headers)) return headers;
+  return Object.fromEntries(Object.entries(headers).filter(([key]) => !BROKER_HEADERS.has(key)));
 }
 
 /**

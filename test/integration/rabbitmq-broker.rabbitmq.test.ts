@@ -15,7 +15,7 @@ import { type Channel, connect } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
-import { DELAY_BITS } from '../../src/brokers/rabbitmq/topology.js';
+import { DELAY_BITS, deliveryBindingKey } from '../../src/brokers/rabbitmq/topology.js';
 import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import { BrokerError } from '../../src/core/errors.js';
 import { createRetryMessage, type TaskMessage } from '../../src/core/message.js';
@@ -173,7 +173,7 @@ describe('topology read back from the broker', () => {
       source_name: 'celery_delayed_delivery',
       destination_name: queue,
       destination_kind: 'queue',
-      routing_key: `#.${queue}`,
+      routing_key: deliveryBindingKey(queue),
       arguments: [],
     };
     expect(byRoute(bindings.filter((binding) => binding.destination_name === queue))).toEqual(
@@ -291,7 +291,7 @@ function kombuDelayTopology(queueType: 'quorum' | 'classic', prefix: string, wor
           bit(level, 0),
         ),
       ),
-      binding(name('delivery'), workQueue, 'queue', `#.${workQueue}`),
+      binding(name('delivery'), workQueue, 'queue', deliveryBindingKey(workQueue)),
     ],
   };
 }

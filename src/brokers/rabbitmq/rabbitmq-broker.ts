@@ -280,25 +280,35 @@ export class RabbitMqBroker implements Broker {
   }
 
   async stats(queue: string): Promise<QueueStats> {
-    return this.#withChannel(`inspect ${queue}`, async (channel) => {
-      const ready = (await channel.checkQueue(queue)).messageCount;
-      const dead = (await channel.checkQueue(this.declarationOf(queue).deadLetterQueue))
-        .messageCount;
-      let delayed = 0;
-      for (let level = 0; level < DELAY_BITS; level++) {
-        delayed += (await channel.checkQueue(this.#delays.level(level))).messageCount;
-      }
-      const consumer = this.#consumers.has(queue) ? await this.#consumers.get(queue) : undefined;
-      return {
-        queue,
-        ready,
-        // AMQP does not report other consumers' unacked counts; this process's holds are shown.
-        unacked: consumer ? consumer.held + consumer.buffer.length : 0,
-        // The delay levels are shared by every queue: this is the total waiting in them.
-        delayed,
-        deadLettered: dead,
-      };
-    });
+    const ready = await this.#messageCount(queue);
+    const dead = await this.#messageCount(this.declarationOf(queue).deadLetterQueue);
+    let delayed = 0;
+    for (let level = 0; level < DELAY_BITS; level++) {
+      delayed += await this.#messageCount(this.#delays.level(level));
+    }
+    const consumer = this.#consumers.has(queue) ? await this.#consumers.get(queue) : undefined;
+    return {
+      queue,
+      ready,
+      // AMQP does not report other consumers' unacked counts; this process's holds are shown.
+      unacked: consumer ? consumer.held + consumer.buffer.length : 0,
+      // The delay levels are shared by every queue: this is the total waiting in them.
+      delayed,
+      deadLettered: dead,
+    };
+  }
+
+  /** Messages ready in `queue`; 0 for a queue nobody declared yet (inspecting must not declare). */
+  async #messageCount(queue: string): Promise<number> {
+    try {
+      return await this.#withChannel(
+        `inspect ${queue}`,
+        async (channel) => (await channel.checkQueue(queue)).messageCount,
+      );
+    } catch (error) {
+      if (/NOT_FOUND|\b404\b/.test((error as Error).message)) return 0;
+      throw error;
+    }
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]> {

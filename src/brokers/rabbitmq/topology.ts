@@ -115,9 +115,19 @@ export async function declareDelayTopology(
 }
 
 /**
+ * The key binding a work queue to the delivery exchange: exactly 28 delay bits, then the queue
+ * name. kombu binds `#.<queue>`, but `#` matches any number of words, so a queue `save_event`
+ * would also get the delayed messages of `events.save_event` (and run them twice). Celery ≥ 5.5
+ * producers write 28 bits too, so both sides' delayed messages still arrive.
+ */
+export function deliveryBindingKey(queue: string): string {
+  return `${'*.'.repeat(DELAY_BITS)}${queue}`;
+}
+
+/**
  * Declares a work queue the way Celery does (durable unless said otherwise, the declared
  * arguments only, a durable direct exchange named like the queue bound by the queue name), its
- * dead-letter queue, and its binding to the delay delivery exchange.
+ * dead-letter queue, and its binding to the delay delivery exchange ({@link deliveryBindingKey}).
  */
 export async function declareWorkQueue(
   channel: TopologyChannel,
@@ -133,7 +143,7 @@ export async function declareWorkQueue(
   // included): declaring it non-durable would be a 406 against the Python side's exchange.
   await channel.assertExchange(queue.name, 'direct', { durable: true });
   await channel.bindQueue(queue.name, queue.name, queue.name);
-  await channel.bindQueue(queue.name, names.delivery, `#.${queue.name}`);
+  await channel.bindQueue(queue.name, names.delivery, deliveryBindingKey(queue.name));
   await channel.assertQueue(queue.deadLetterQueue, { durable: true });
 }
 

@@ -12,6 +12,7 @@ import {
   declareWorkQueue,
   delayRoutingKey,
   delaySeconds,
+  deliveryBindingKey,
   explainDeclareError,
   MAX_DELAY_SECONDS,
   type TopologyChannel,
@@ -220,6 +221,19 @@ describe('declareDelayTopology', () => {
       expect(reached).toEqual([['alerts', seconds]]);
     },
   );
+
+  it('delivers a delayed message only to its own queue, not to one whose name ends like it', async () => {
+    const channel = recordingChannel();
+    const names = new DelayTopology();
+    await declareDelayTopology(channel, names, 'classic');
+    for (const name of ['save_event', 'events.save_event']) {
+      await declareWorkQueue(channel, queueDeclarationSchema.parse({ name }), names);
+    }
+
+    const reached = route(channel, names.entry, delayRoutingKey(3, 'events.save_event'));
+
+    expect(reached).toEqual([['events.save_event', 3]]);
+  });
 });
 
 describe('declareWorkQueue', () => {
@@ -243,7 +257,12 @@ describe('declareWorkQueue', () => {
     });
     expect(channel.bindings).toEqual([
       ['important_queue', 'important_queue', 'important_queue', 'queue'],
-      ['celery_delayed_delivery', 'important_queue', '#.important_queue', 'queue'],
+      [
+        'celery_delayed_delivery',
+        'important_queue',
+        deliveryBindingKey('important_queue'),
+        'queue',
+      ],
     ]);
     expect(channel.queues.get('important_queue.dlq')).toEqual({ durable: true });
   });
