@@ -28,6 +28,11 @@ export interface Delivery {
   readonly result: DecodeResult;
   /** The broker delivered it before (a consumer died or shut down holding it). */
   readonly redelivered: boolean;
+  /**
+   * Earlier deliveries the broker counted, where it counts them (RabbitMQ quorum queues'
+   * `x-delivery-count`); absent elsewhere.
+   */
+  readonly deliveryCount?: number;
 }
 
 /** How a held message is settled. */

@@ -174,10 +174,12 @@ export class RabbitMqBroker implements Broker {
     consumer.held += taken.length;
     return taken.map((message) => {
       const result = decodeAmqpMessage(message);
+      const count = message.properties.headers?.['x-delivery-count'];
       const delivery: Delivery = {
         queue,
         result,
         redelivered: message.fields.redelivered || (result.ok && result.message.redelivered),
+        ...(typeof count === 'number' ? { deliveryCount: count } : {}),
       };
       this.#held.set(delivery, { consumer, message });
       return delivery;
