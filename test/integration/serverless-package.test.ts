@@ -1,0 +1,535 @@
+/**
+ * `serverless.yml` against the task registry and against what osls makes of it.
+ *
+ * The first suite reads serverless.yml as YAML and checks that it agrees with the demo's
+ * registry: a function per task under taskFunctionKey(name) that runs that task, a cron trigger
+ * per periodic task at toScheduleExpression(its schedule). The others run `osls package`
+ * offline (dummy credentials, no network), once with the defaults (Redis) and once for RabbitMQ
+ * on Amazon MQ with every infra/ fragment merged, and check the CloudFormation template and the
+ * bundles in the zips.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { Schedule } from '../../src/core/schedule.js';
+import { registry } from '../../src/demo/app.js';
+import { taskFunctionKey } from '../../src/lambda/function-names.js';
+import { toScheduleExpression } from '../../src/lambda/schedule-expression.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const STAGE = 'dev';
+const PREFIX = `serverless-celery-${STAGE}-`;
+/** PollerOptions.stopTakingAtMs's default (src/lambda/poller-handler.ts). */
+const POLLER_STOP_TAKING_AT_MS = 60_000;
+/**
+ * A ceiling, not a goal: the bundles weigh about 870 KiB minified because every function carries
+ * all of zod (`import { z }` defeats tree-shaking, locales included) and both broker clients.
+ * Bundling the AWS SDK (about 360 KiB more in the poller and dispatcher) would cross it.
+ */
+const BUNDLE_CEILING_BYTES = 1024 * 1024;
+/** Serverless variables as serverless.yml writes them, before osls resolves them. */
+const WRITTEN = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Serverless variable, not a template
+  functionPrefix: '${self:custom.functionPrefix}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Serverless variable, not a template
+  functionPrefixValue: '${self:service}-${sls:stage}-',
+};
+const RABBITMQ_ARN =
+  'arn:aws:mq:us-east-1:123456789012:broker:celery:b-0f5f3b4e-1111-2222-3333-444455556666';
+const RABBITMQ_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:celery-AbCdEf';
+
+interface FunctionConfig {
+  readonly handler: string;
+  readonly timeout?: number;
+  readonly events?: readonly { readonly schedule?: { readonly rate: readonly string[] } }[];
+}
+
+interface Resource {
+  readonly Type: string;
+  readonly Properties: Record<string, unknown>;
+  readonly Condition?: string;
+}
+
+interface Template {
+  readonly Resources: Record<string, Resource>;
+  readonly Outputs: Record<string, unknown>;
+  readonly Conditions?: Record<string, unknown>;
+}
+
+interface Statement {
+  readonly Effect: string;
+  readonly Action: string | readonly string[];
+  readonly Resource: unknown;
+}
+
+type GetAtt = { readonly 'Fn::GetAtt': readonly [string, string] };
+
+const config = parse(await readFile(path.join(ROOT, 'serverless.yml'), 'utf8')) as {
+  functions: Record<string, FunctionConfig>;
+  provider: { environment: Record<string, string> };
+  custom: { functionPrefix: string; iam: { invokeTaskFunctions: Statement } };
+};
+const FUNCTION_KEYS = Object.keys(config.functions).sort();
+const TASK_KEYS = registry.tasks.map((task) => taskFunctionKey(task.name));
+const CRON_TASKS = registry.tasks.flatMap((task) =>
+  task.schedule ? [{ name: task.name, schedule: task.schedule }] : [],
+);
+
+function functionConfig(key: string): FunctionConfig {
+  const fn = config.functions[key];
+  if (!fn) throw new Error(`serverless.yml has no function ${key}`);
+  return fn;
+}
+
+/** The TypeScript source of a `functions/<name>.handler` handler. */
+async function handlerSource(fn: FunctionConfig): Promise<string> {
+  const file = path.join(ROOT, `${fn.handler.replace(/\.handler$/, '')}.ts`);
+  expect(existsSync(file), `${file} exists`).toBe(true);
+  return readFile(file, 'utf8');
+}
+
+/** The task a handler file builds its handler for: createTaskHandler(registry, 'x') → 'x'. */
+function factoryTask(source: string, factory: string): string | undefined {
+  return new RegExp(`${factory}\\(\\s*\\w+\\s*,\\s*'([^']+)'`).exec(source)?.[1];
+}
+
+/** The ARN granted for a function key; `prefix` is FUNCTION_PREFIX, resolved or as written. */
+function functionArn(key: string, prefix = PREFIX): { 'Fn::Sub': string } {
+  const account = ['Partition', 'Region', 'AccountId'].map((name) => `\${AWS::${name}}`);
+  return {
+    'Fn::Sub': `arn:${account[0]}:lambda:${account[1]}:${account[2]}:function:${prefix}${key}`,
+  };
+}
+
+function expression(schedule: Schedule): string {
+  return toScheduleExpression(schedule);
+}
+
+describe('serverless.yml and the task registry', () => {
+  it.each(registry.tasks.map((task) => [task.name, taskFunctionKey(task.name)]))(
+    'runs task %s in function %s, whose handler builds createTaskHandler for it',
+    async (name, key) => {
+      const source = await handlerSource(functionConfig(key));
+
+      expect(factoryTask(source, 'createTaskHandler')).toBe(name);
+    },
+  );
+
+  it('has no task-* function for a task the registry does not have', async () => {
+    const taskFunctions = FUNCTION_KEYS.filter((key) => key.startsWith('task-'));
+
+    expect(taskFunctions).toEqual([...TASK_KEYS].sort());
+    for (const key of taskFunctions) {
+      const task = factoryTask(await handlerSource(functionConfig(key)), 'createTaskHandler');
+      expect(task && registry.lookup(task).kind, `${key} runs ${task}`).toBe('task');
+    }
+  });
+
+  it('triggers every cron task from one cron-* function at its translated schedule', async () => {
+    const triggers = new Map<string, FunctionConfig[]>();
+    for (const key of FUNCTION_KEYS.filter((name) => name.startsWith('cron-'))) {
+      const fn = functionConfig(key);
+      const task = factoryTask(await handlerSource(fn), 'createCronHandler') ?? `(none in ${key})`;
+      triggers.set(task, [...(triggers.get(task) ?? []), fn]);
+    }
+
+    expect([...triggers.keys()].sort()).toEqual(CRON_TASKS.map((task) => task.name).sort());
+    for (const task of CRON_TASKS) {
+      const [trigger, ...others] = triggers.get(task.name) ?? [];
+      expect(others, `${task.name} has one trigger`).toEqual([]);
+      expect(trigger?.events?.map((event) => event.schedule?.rate)).toEqual([
+        [expression(task.schedule)],
+      ]);
+    }
+  });
+
+  it('lets the poller and the dispatcher invoke exactly the task functions', () => {
+    const statement = config.custom.iam.invokeTaskFunctions;
+
+    expect(config.provider.environment.FUNCTION_PREFIX).toBe(WRITTEN.functionPrefix);
+    expect(config.custom.functionPrefix).toBe(WRITTEN.functionPrefixValue);
+    expect(statement.Action).toBe('lambda:InvokeFunction');
+    expect(statement.Resource).toEqual(
+      TASK_KEYS.map((key) => functionArn(key, WRITTEN.functionPrefix)),
+    );
+  });
+
+  it('times every task function out before the poller stops taking and the dispatcher gives up', () => {
+    const dispatcher = functionConfig('dispatcher').timeout ?? 0;
+
+    for (const key of TASK_KEYS) {
+      const timeout = functionConfig(key).timeout ?? 30;
+      expect(timeout * 1000, key).toBeLessThan(POLLER_STOP_TAKING_AT_MS);
+      expect(timeout, key).toBeLessThan(dispatcher);
+    }
+    expect((functionConfig('poller').timeout ?? 0) * 1000).toBeGreaterThan(
+      POLLER_STOP_TAKING_AT_MS,
+    );
+  });
+});
+
+/** A packaged service: the directory of its zips, its template and what osls printed. */
+interface Packaged {
+  readonly dir: string;
+  readonly template: Template;
+  readonly output: string;
+}
+
+const temporaryDirs: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(temporaryDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function temporaryDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  temporaryDirs.push(dir);
+  return dir;
+}
+
+/** Runs `osls package` offline into a new temporary directory. */
+async function packageService(params: Record<string, string>): Promise<Packaged> {
+  const dir = await temporaryDir('sls-package-');
+  const args = ['osls', 'package', '--stage', STAGE, '--package', dir];
+  for (const [name, value] of Object.entries(params)) args.push(`--param=${name}=${value}`);
+  const { stdout, stderr } = await run('npx', args, {
+    cwd: ROOT,
+    timeout: 150_000,
+    env: { ...process.env, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', FORCE_COLOR: '0' },
+  });
+  const template = JSON.parse(
+    await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+  ) as Template;
+  return { dir, template, output: `${stdout}\n${stderr}` };
+}
+
+/** The configuration problems osls listed (serverless.yml sets configValidationMode: warn). */
+function configWarnings(output: string): string[] {
+  const block = /Invalid configuration encountered\n([\s\S]*?)\n\s*\n/.exec(output)?.[1] ?? '';
+  return block
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+function resourcesOfType(template: Template, type: string): [string, Resource][] {
+  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+/** Function key → logical id of its AWS::Lambda::Function. */
+function functionIds(template: Template): Map<string, string> {
+  return new Map(
+    resourcesOfType(template, 'AWS::Lambda::Function').map(([id, resource]) => [
+      String(resource.Properties.FunctionName).slice(PREFIX.length),
+      id,
+    ]),
+  );
+}
+
+function functionResource(template: Template, key: string): Resource {
+  const resource = template.Resources[functionIds(template).get(key) ?? ''];
+  if (!resource) throw new Error(`no function ${key} in the template`);
+  return resource;
+}
+
+function roleOf(template: Template, key: string): string {
+  return (functionResource(template, key).Properties.Role as GetAtt)['Fn::GetAtt'][0];
+}
+
+/** The rule's target function, state and expression, for every EventBridge rule. */
+function scheduleRules(template: Template): [string | undefined, unknown, unknown][] {
+  const keys = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
+  return resourcesOfType(template, 'AWS::Events::Rule').map(([, resource]) => {
+    const [target] = resource.Properties.Targets as { Arn: GetAtt }[];
+    const key = keys.get(target?.Arn['Fn::GetAtt'][0] ?? '');
+    return [key, resource.Properties.ScheduleExpression, resource.Properties.State];
+  });
+}
+
+/** Every IAM statement in the template, with the role or policy that holds it. */
+function iamStatements(template: Template): { holder: string; statement: Statement }[] {
+  const found: { holder: string; statement: Statement }[] = [];
+  for (const [id, resource] of resourcesOfType(template, 'AWS::IAM::Role')) {
+    for (const entry of (resource.Properties.Policies ?? []) as unknown[]) {
+      // serverless.yml wraps a broker-specific policy in Fn::If [condition, policy, NoValue].
+      const policy = (entry as { 'Fn::If'?: unknown[] })['Fn::If']?.[1] ?? entry;
+      const document = (policy as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument;
+      for (const statement of document.Statement) found.push({ holder: id, statement });
+    }
+  }
+  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
+    for (const [id, resource] of resourcesOfType(template, type)) {
+      const document = resource.Properties.PolicyDocument as { Statement: Statement[] };
+      for (const statement of document.Statement) found.push({ holder: id, statement });
+    }
+  }
+  return found;
+}
+
+function actions(statement: Statement): readonly string[] {
+  return typeof statement.Action === 'string' ? [statement.Action] : statement.Action;
+}
+
+/** The entries of a zip archive as osls writes them (stored or deflated), by name. */
+async function unzip(file: string): Promise<Map<string, Buffer>> {
+  const zip = await readFile(file);
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = zip.readUInt16LE(end + 10);
+  let at = zip.readUInt32LE(end + 16);
+  const entries = new Map<string, Buffer>();
+  for (let index = 0; index < count; index++) {
+    const method = zip.readUInt16LE(at + 10);
+    const compressedSize = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    const local = zip.readUInt32LE(at + 42);
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    const data = zip.subarray(start, start + compressedSize);
+    entries.set(name, method === 8 ? inflateRawSync(data) : Buffer.from(data));
+    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+  }
+  return entries;
+}
+
+async function bundleOf(service: Packaged, key: string): Promise<Buffer> {
+  const entries = await unzip(path.join(service.dir, `${key}.zip`));
+  expect([...entries.keys()], `${key}.zip`).toEqual([`functions/${key}.mjs`]);
+  return entries.get(`functions/${key}.mjs`) as Buffer;
+}
+
+describe('osls package, Redis (the defaults)', () => {
+  let service: Packaged;
+
+  beforeAll(async () => {
+    service = await packageService({});
+  }, 180_000);
+
+  it('reports no configuration problem but the build key that Serverless v4 reads', () => {
+    expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
+  });
+
+  it('declares every function of serverless.yml on nodejs22.x, with the shared environment', () => {
+    expect([...functionIds(service.template).keys()].sort()).toEqual(FUNCTION_KEYS);
+    for (const key of FUNCTION_KEYS) {
+      const { Properties } = functionResource(service.template, key);
+      expect(Properties.Runtime, key).toBe('nodejs22.x');
+      expect(Properties.Handler, key).toBe(`functions/${key}.handler`);
+      expect(Properties.Environment, key).toEqual({
+        Variables: {
+          BROKER_URL: 'redis://127.0.0.1:6379/0',
+          STORE_URL: 'redis://127.0.0.1:6379/0',
+          CRON_LOCK_URL: '',
+          FUNCTION_PREFIX: PREFIX,
+        },
+      });
+    }
+  });
+
+  it('routes POST /tasks/{name} to producer-http and the events API to events-api', () => {
+    const { template } = service;
+    const keys = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
+    const integrations = new Map(
+      resourcesOfType(template, 'AWS::ApiGatewayV2::Integration').map(([id, resource]) => [
+        id,
+        keys.get((resource.Properties.IntegrationUri as GetAtt)['Fn::GetAtt'][0]),
+      ]),
+    );
+    const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, resource]) => {
+      const target = resource.Properties.Target as { 'Fn::Join': [string, unknown[]] };
+      const integration = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
+      return `${resource.Properties.RouteKey} → ${integrations.get(integration)}`;
+    });
+
+    expect(routes.sort()).toEqual([
+      'GET /events/{id} → events-api',
+      'POST /events → events-api',
+      'POST /tasks/{name} → producer-http',
+    ]);
+  });
+
+  it('runs the poller every minute and each cron-* function at the schedule of its task', () => {
+    const rules = scheduleRules(service.template);
+    const cronRules = rules.filter(([key]) => key?.startsWith('cron-'));
+
+    expect(rules.filter(([key]) => !key?.startsWith('cron-'))).toEqual([
+      ['poller', 'rate(1 minute)', 'ENABLED'],
+    ]);
+    expect(cronRules.map(([key]) => key).sort()).toEqual(
+      FUNCTION_KEYS.filter((key) => key.startsWith('cron-')),
+    );
+    expect(cronRules.map(([, rate, state]) => `${rate} ${state}`).sort()).toEqual(
+      CRON_TASKS.map((task) => `${expression(task.schedule)} ENABLED`).sort(),
+    );
+    expect(resourcesOfType(service.template, 'AWS::Scheduler::Schedule')).toEqual([]);
+  });
+
+  it('maps no RabbitMQ event source and merges no infra/ fragment', () => {
+    const types = Object.values(service.template.Resources).map((resource) => resource.Type);
+
+    expect(types).not.toContain('AWS::Lambda::EventSourceMapping');
+    expect(types.filter((type) => /AmazonMQ|ElastiCache|SecretsManager/.test(type))).toEqual([]);
+  });
+
+  it('lets only the poller and dispatcher roles invoke functions, exactly the task functions', () => {
+    const { template } = service;
+    const invoking = iamStatements(template).filter(({ statement }) =>
+      actions(statement).some((action) => action === '*' || action.startsWith('lambda:')),
+    );
+
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    expect(invoking.map(({ holder }) => holder).sort()).toEqual(
+      [roleOf(template, 'dispatcher'), roleOf(template, 'poller')].sort(),
+    );
+    for (const { statement } of invoking) {
+      expect(statement).toEqual({
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: TASK_KEYS.map((key) => functionArn(key)),
+      });
+    }
+    for (const key of FUNCTION_KEYS.filter((name) => name !== 'poller' && name !== 'dispatcher')) {
+      expect(roleOf(template, key), key).toBe('FunctionRole');
+    }
+  });
+
+  it('zips one minified ES module per function and leaves the AWS SDK to the runtime', async () => {
+    const sizes: Record<string, string> = {};
+    for (const key of FUNCTION_KEYS) {
+      const bundle = await bundleOf(service, key);
+      const zipped = (await stat(path.join(service.dir, `${key}.zip`))).size;
+
+      // esbuild writes the banner as given, before the minified bundle.
+      expect(bundle.toString('utf8', 0, 120), key).toMatch(
+        /^import \{ createRequire \} from 'node:module'; const require = createRequire\(/,
+      );
+      expect(bundle.length, key).toBeLessThan(BUNDLE_CEILING_BYTES);
+      sizes[key] =
+        `${(bundle.length / 1024).toFixed(0)} KiB (zip ${(zipped / 1024).toFixed(0)} KiB)`;
+    }
+    const poller = (await bundleOf(service, 'poller')).toString('utf8');
+
+    expect(poller).toMatch(/from"@aws-sdk\/client-lambda"/);
+    console.info('bundle sizes', sizes);
+  });
+
+  it('loads every bundle as the runtime does: as ESM, with require for CommonJS dependencies', async () => {
+    const dir = await temporaryDir('sls-bundles-');
+    // The runtime provides @aws-sdk/*; the project's node_modules stands in for it.
+    await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    for (const key of FUNCTION_KEYS) {
+      const file = path.join(dir, key, `${key}.mjs`);
+      await mkdir(path.dirname(file));
+      await writeFile(file, await bundleOf(service, key));
+      // Importing runs the module's top level (registry, runtime); nothing connects until a
+      // handler runs, so the child exits as soon as it has looked.
+      const probe = `const m = await import(${JSON.stringify(pathToFileURL(file).href)});
+        console.log(typeof m.handler); process.exit(0);`;
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], {
+        cwd: dir,
+        timeout: 30_000,
+      });
+
+      expect(stdout.trim(), key).toBe('function');
+    }
+  });
+});
+
+describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () => {
+  let service: Packaged;
+
+  beforeAll(async () => {
+    service = await packageService({
+      broker: 'rabbitmq',
+      rabbitmqArn: RABBITMQ_ARN,
+      rabbitmqSecretArn: RABBITMQ_SECRET_ARN,
+      rabbitmqBatchSize: '25',
+      amazonMq: 'true',
+      elastiCache: 'true',
+    });
+  }, 180_000);
+
+  it('reports no configuration problem but the build key that Serverless v4 reads', () => {
+    expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
+  });
+
+  it('maps the queue of the Amazon MQ broker to the dispatcher, with its secret and batch size', () => {
+    const mappings = resourcesOfType(service.template, 'AWS::Lambda::EventSourceMapping');
+
+    expect(mappings.map(([, resource]) => resource.Properties)).toEqual([
+      {
+        FunctionName: { 'Fn::GetAtt': [functionIds(service.template).get('dispatcher'), 'Arn'] },
+        EventSourceArn: RABBITMQ_ARN,
+        Queues: ['events'],
+        SourceAccessConfigurations: [{ Type: 'BASIC_AUTH', URI: RABBITMQ_SECRET_ARN }],
+        BatchSize: 25,
+      },
+    ]);
+  });
+
+  it('gives the dispatcher role what the event source needs, and no other role', () => {
+    const found = iamStatements(service.template).filter(({ statement }) =>
+      actions(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
+    );
+
+    expect(new Set(found.map(({ holder }) => holder))).toEqual(
+      new Set([roleOf(service.template, 'dispatcher')]),
+    );
+    expect(found.map(({ statement }) => [actions(statement)[0], statement.Resource])).toEqual([
+      ['mq:DescribeBroker', RABBITMQ_ARN],
+      ['secretsmanager:GetSecretValue', RABBITMQ_SECRET_ARN],
+      ['ec2:CreateNetworkInterface', '*'],
+    ]);
+    expect(service.template.Conditions?.UseRabbitMq).toEqual({
+      'Fn::Equals': ['rabbitmq', 'rabbitmq'],
+    });
+  });
+
+  it('keeps the poller schedule but disables it, since the event source drains the queue', () => {
+    const rules = scheduleRules(service.template);
+
+    expect(rules.find(([key]) => key === 'poller')).toEqual([
+      'poller',
+      'rate(1 minute)',
+      'DISABLED',
+    ]);
+  });
+
+  it('merges an Amazon MQ for RabbitMQ broker whose user comes from a generated secret', () => {
+    const { Resources, Outputs } = service.template;
+    const secretField = (field: string) => ({
+      'Fn::Sub': `{{resolve:secretsmanager:\${AmazonMqSecret}:SecretString:${field}}}`,
+    });
+
+    expect(Resources.AmazonMqSecret?.Type).toBe('AWS::SecretsManager::Secret');
+    expect(Resources.AmazonMqBroker?.Type).toBe('AWS::AmazonMQ::Broker');
+    expect(Resources.AmazonMqBroker?.Properties).toMatchObject({
+      EngineType: 'RABBITMQ',
+      Users: [{ Username: secretField('username'), Password: secretField('password') }],
+    });
+    expect(Object.keys(Outputs)).toEqual(
+      expect.arrayContaining(['AmazonMqBrokerArn', 'AmazonMqSecretArn', 'AmazonMqAmqpsEndpoint']),
+    );
+  });
+
+  it('merges ElastiCache for Redis with a parameter group that never evicts', () => {
+    const { Resources, Outputs } = service.template;
+
+    expect(Resources.ElastiCacheParameterGroup?.Properties.Properties).toEqual({
+      'maxmemory-policy': 'noeviction',
+    });
+    expect(Resources.ElastiCacheReplicationGroup?.Properties).toMatchObject({
+      Engine: 'redis',
+      CacheParameterGroupName: { Ref: 'ElastiCacheParameterGroup' },
+      TransitEncryptionEnabled: true,
+    });
+    expect(Object.keys(Outputs)).toContain('ElastiCacheRedisUrl');
+  });
+});
