@@ -5,7 +5,7 @@
  * Broker: `BROKER_URL`, else the local Redis (`redis://127.0.0.1:6379/0`); an `amqp://` URL runs
  * the same demo on RabbitMQ. It uses the queue `demo.events` and leaves its dead letter there.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   BrokerError,
   createBroker,

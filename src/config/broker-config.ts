@@ -3,7 +3,7 @@
  * CLI starts). Hand-written objects are strict, so a misspelt option fails loudly. A URL string
  * alone is accepted too, and its scheme picks the kind.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidConfigError } from '../core/errors.js';
 import { toFieldIssues } from '../core/zod-issues.js';
 

@@ -6,7 +6,7 @@
  * refusal breaks whichever side declares second. The defaults are exactly Celery's: durable, not
  * auto-delete, no arguments.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const argumentValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 

@@ -4,7 +4,7 @@
  * retry policy and a zod schema for its kwargs that tolerates unknown keys, so that during a
  * rolling deploy messages from old and new producers both run.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   InvalidArgumentsError,
   InvalidConfigError,

@@ -7,7 +7,7 @@
  * once (dead letter), and ignores events that are gone. A payload may ask for trouble, to show
  * each path: `{"simulate": "transient", "times": 2}` or `{"simulate": "bug"}`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineTask } from '../core/task.js';
 import { EventNotFoundError, EventStore, StoreUnavailableError } from './event-store.js';
 

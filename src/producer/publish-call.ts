@@ -3,7 +3,7 @@
  * validated, encoded and published, with an HTTP-style status for every way it can go wrong.
  * Nothing is half-published: a call is one message, published or not.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Broker } from '../brokers/broker.js';
 import {
   BrokerError,
@@ -11,8 +11,9 @@ import {
   InvalidArgumentsError,
   PayloadTooLargeError,
 } from '../core/errors.js';
+import { isPlainObject } from '../core/json.js';
 import type { Registry } from '../core/registry.js';
-import type { TaskCallInput } from '../core/task.js';
+import type { Task, TaskCallInput } from '../core/task.js';
 import { toFieldIssues } from '../core/zod-issues.js';
 
 /** The call as a client sends it. Times are ISO 8601 strings; durations are seconds. */
@@ -49,7 +50,8 @@ export async function publishCall(
   if (lookup.kind === 'unregistered') return { status: 404, error: lookup.error.message };
   const parsed = callInputSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    return { status: 400, error: 'invalid call', issues: toFieldIssues(parsed.error) };
+    const issues = [...toFieldIssues(parsed.error), ...argumentIssues(lookup.task, input)];
+    return { status: 400, error: 'invalid call', issues };
   }
   const { eta, expires, ...rest } = parsed.data;
   const call = {
@@ -76,4 +78,17 @@ export async function publishCall(
     throw error;
   }
   return { status: 202, id: message.id, task: message.task };
+}
+
+/**
+ * The task's own schema issues of a call that is wrong elsewhere too (an unknown key, a bad
+ * countdown), so the client hears of every field at once. Arguments of the wrong shape are
+ * already reported by the call schema.
+ */
+function argumentIssues(task: Task, input: unknown): FieldIssue[] {
+  if (!isPlainObject(input)) return [];
+  const { args = [], kwargs = {} } = input;
+  if (!Array.isArray(args) || !isPlainObject(kwargs)) return [];
+  const checked = task.parseArguments(args, kwargs);
+  return checked.ok ? [] : [...checked.error.issues];
 }
