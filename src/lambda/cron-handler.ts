@@ -29,15 +29,24 @@ export type CronResult =
 export interface TickLock {
   /** True for the first caller of `key` within `ttlSeconds`. */
   claim(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Gives a claim back, so that a retried trigger may publish the tick after all. */
+  release?(key: string): Promise<void>;
 }
 
 /** A {@link TickLock} on Redis (`SET key 1 NX EX ttl`). */
 export function redisTickLock(url: string): TickLock {
   let redis: Redis | undefined;
+  const client = () => {
+    redis ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    return redis;
+  };
   return {
     async claim(key, ttlSeconds) {
-      redis ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      return (await redis.set(key, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')) === 'OK';
+      const ttl = Math.max(1, Math.ceil(ttlSeconds));
+      return (await client().set(key, '1', 'EX', ttl, 'NX')) === 'OK';
+    },
+    async release(key) {
+      await client().del(key);
     },
   };
 }
@@ -68,11 +77,20 @@ export function createCronHandler(
     const scheduled = event?.time ? new Date(event.time) : new Date();
     const tick = new Date(Math.floor(scheduled.getTime() / 60_000) * 60_000).toISOString();
     const interval = scheduleInterval(schedule, new Date(tick));
-    if (!(await lock.claim(`_sc.cron.${definition.name}.${tick}`, interval))) {
+    const key = `_sc.cron.${definition.name}.${tick}`;
+    if (!(await lock.claim(key, interval))) {
       return { published: false, tick, reason: 'already published for this tick' };
     }
     const message = definition.createMessage({ expires: definition.options.expires ?? interval });
-    await runtime.broker().publish([message]);
+    try {
+      await runtime.broker().publish([message]);
+    } catch (error) {
+      // The trigger is retried on failure: a claim kept here would make the retry skip the tick.
+      await lock.release?.(key).catch(() => {
+        // The lock is unreachable too: its key expires after one interval.
+      });
+      throw error;
+    }
     return { published: true, id: message.id, tick };
   });
 }

@@ -34,9 +34,14 @@ export function createHttpProducerHandler(runtime: LambdaRuntime) {
           });
         }
       }
-      return toHttp(
-        await publishCall(runtime.registry, runtime.broker(), decodeURIComponent(name), input),
-      );
+      let task: string;
+      try {
+        task = decodeURIComponent(name);
+      } catch {
+        // A malformed escape (`%E0%A4`) names no task; decodeURIComponent would throw a URIError.
+        return json(404, { error: `unregistered task: ${name}` });
+      }
+      return toHttp(await publishCall(runtime.registry, runtime.broker(), task, input));
     },
   );
 }

@@ -4,6 +4,7 @@
  * a deadline tied to the Lambda's remaining time, and returns one outcome per message. One
  * message's failure never fails its neighbours; settling is the dispatcher's job.
  */
+import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { DEAD_LETTER_REASONS } from '../core/dead-letter.js';
@@ -49,13 +50,12 @@ export function createTaskHandler(
   const margin = options.safetyMarginMs ?? 1000;
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
 
-  const runBatch = async (
+  const runAll = (
     event: TaskInvocation,
-    context: Context,
-    { signal }: { signal: AbortSignal },
-  ): Promise<TaskInvocationResult> => {
-    const remainingTimeMs = () => context.getRemainingTimeInMillis() - margin;
-    const outcomes = await Promise.all(
+    remainingTimeMs: () => number,
+    signal: AbortSignal,
+  ): Promise<TaskOutcome[]> =>
+    Promise.all(
       (event.messages ?? []).map(async (raw): Promise<TaskOutcome> => {
         const decoded = decodeDelivery(raw);
         if (!decoded.ok) {
@@ -83,7 +83,26 @@ export function createTaskHandler(
         return toTaskOutcome(await runMessage(registry, message, { remainingTimeMs, signal }));
       }),
     );
-    return { outcomes };
+
+  const runBatch = async (
+    event: TaskInvocation,
+    context: Context,
+    { signal }: { signal: AbortSignal },
+  ): Promise<TaskInvocationResult> => {
+    const remainingTimeMs = () => context.getRemainingTimeInMillis() - margin;
+    // middy hands every invocation of a warm container the same AbortSignal until it fires, and a
+    // run listens to its signal until it aborts: give each invocation a signal of its own, unlinked
+    // when the batch is answered, so listeners do not pile up on middy's across invocations.
+    const invocation = new AbortController();
+    setMaxListeners(0, invocation.signal);
+    const forward = () => invocation.abort(signal.reason);
+    if (signal.aborted) forward();
+    else signal.addEventListener('abort', forward, { once: true });
+    try {
+      return { outcomes: await runAll(event, remainingTimeMs, invocation.signal) };
+    } finally {
+      signal.removeEventListener('abort', forward);
+    }
   };
 
   return middy(runBatch, { timeoutEarlyInMillis: Math.max(5, margin / 2) });

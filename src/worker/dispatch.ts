@@ -165,7 +165,10 @@ export function settlementFor(outcome: TaskOutcome, message: TaskMessage): Settl
       return { kind: 'done' };
     case 'retry': {
       const dueAt = new Date(outcome.dueAt);
-      return { kind: 'retry-later', message: createRetryMessage(message, dueAt), dueAt };
+      // The task ran: failures to run it before no longer count toward the poison cap.
+      const { [INVOKE_FAILURES_HEADER]: _failures, ...extraHeaders } = message.extraHeaders;
+      const retry = { ...createRetryMessage(message, dueAt), extraHeaders };
+      return { kind: 'retry-later', message: retry, dueAt };
     }
     case 'not-due':
       return { kind: 'retry-later', message, dueAt: new Date(outcome.dueAt) };

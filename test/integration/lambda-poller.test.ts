@@ -1,0 +1,182 @@
+/**
+ * The scheduled Redis poller against real Redis (database 8 of 127.0.0.1:6379), with the task
+ * functions invoked in this process: what it finds is run and settled (done, parked, dead-lettered),
+ * retries and failed invokes come back through the delay zset, and it stops taking messages once
+ * its remaining time drops under `stopTakingAtMs`, settling what it holds.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTaskMessage } from '../../src/core/message.js';
+import { createRegistry, type Registry } from '../../src/core/registry.js';
+import { defineTask } from '../../src/core/task.js';
+import { createPollerHandler, type PollerOptions } from '../../src/lambda/poller-handler.js';
+import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
+import { INVOKE_FAILURES_HEADER } from '../../src/worker/dispatch.js';
+import { RetryableError } from '../helpers/factories.js';
+import {
+  fakeContext,
+  type InProcessInvokerOptions,
+  inProcessInvoker,
+  manualRemaining,
+} from '../helpers/lambda.js';
+import { redisBench, redisUrl } from '../helpers/redis.js';
+
+const DB = 8;
+const bench = redisBench(DB);
+const runtimes: LambdaRuntime[] = [];
+
+/** An app on a queue of its own: `it.work` runs as its `mode` kwarg says. */
+function app(): { queue: string; registry: Registry; runtime: LambdaRuntime } {
+  const queue = bench.newQueue();
+  const work = defineTask(
+    {
+      name: 'it.work',
+      queue,
+      kwargs: z.object({ mode: z.enum(['ok', 'retry-once', 'bug']).default('ok') }),
+      retry: { on: [RetryableError], exclude: [TypeError] },
+      defaultRetryDelay: 0.3,
+    },
+    ({ mode }, ctx) => {
+      if (mode === 'retry-once' && ctx.retries === 0) throw new RetryableError('busy');
+      if (mode === 'bug') throw new TypeError('a bug');
+      return ctx.id;
+    },
+  );
+  const registry = createRegistry({ tasks: [work], queues: [{ name: queue }] });
+  const runtime = createRuntime({ registry, broker: { kind: 'redis', url: redisUrl(DB) } });
+  runtimes.push(runtime);
+  return { queue, registry, runtime };
+}
+
+/** Runs the poller once with `budgetMs` of draining before `stopTakingAtMs` (1 s) is reached. */
+async function poll(
+  runtime: LambdaRuntime,
+  budgetMs: number,
+  invoker: InProcessInvokerOptions = {},
+  options: PollerOptions = {},
+) {
+  const client = inProcessInvoker(runtime.registry, { prefix: '', ...invoker });
+  const handler = createPollerHandler(runtime, { stopTakingAtMs: 1_000, client, ...options });
+  const result = await handler({}, fakeContext({ remainingMs: 1_000 + budgetMs }));
+  return { result, calls: client.calls };
+}
+
+afterEach(async () => {
+  for (const runtime of runtimes.splice(0)) await runtime.broker().close();
+  await bench.cleanup();
+});
+afterAll(() => bench.close());
+
+describe('the Redis poller', () => {
+  it('runs what it finds in the task functions and settles every message', async () => {
+    // Prepare
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    const ok = [work.createMessage(), work.createMessage(), work.createMessage()];
+    const bug = work.createMessage({ kwargs: { mode: 'bug' } });
+    const later = work.createMessage({ countdown: 3_600 });
+    const stranger = createTaskMessage({ task: 'it.gone', queue });
+    await runtime.broker().publish([...ok, bug, later, stranger]);
+
+    // Act
+    const { result, calls } = await poll(runtime, 1_500);
+
+    // Assess
+    expect(result).toEqual({ settled: 6 });
+    expect(calls.map((call) => call.functionName)).toEqual(['task-it-work']);
+    expect(new Set(calls[0]?.ids)).toEqual(new Set([...ok, bug].map((message) => message.id)));
+    expect(await runtime.broker().stats(queue)).toEqual({
+      queue,
+      ready: 0,
+      unacked: 0,
+      delayed: 1,
+      deadLettered: 2,
+    });
+    const dead = await runtime.broker().deadLetters(queue, 10);
+    expect(dead.map((entry) => [entry.id, entry.reason]).sort()).toEqual(
+      [
+        [bug.id, 'excluded'],
+        [stranger.id, 'unknown-task'],
+      ].sort(),
+    );
+  });
+
+  it('runs a retry again once its delay has passed', async () => {
+    // Prepare
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    const sent = work.createMessage({ kwargs: { mode: 'retry-once' } });
+    await runtime.broker().publish([sent]);
+
+    // Act
+    const { calls } = await poll(runtime, 2_500);
+
+    // Assess
+    expect(calls.map((call) => [call.ids, call.retries])).toEqual([
+      [[sent.id], [0]],
+      [[sent.id], [1]],
+    ]);
+    const [first, second] = calls;
+    const retry = first?.outcomes?.[0];
+    expect(retry).toMatchObject({ kind: 'retry', errorType: 'RetryableError' });
+    expect(second?.at).toBeGreaterThanOrEqual(Date.parse((retry as { dueAt: string }).dueAt));
+    expect(second?.outcomes).toEqual([expect.objectContaining({ kind: 'succeeded' })]);
+    expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
+  });
+
+  it('re-queues the batch of a failed invoke without spending a retry, and runs it later', async () => {
+    // Prepare
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    const sent = work.createMessage();
+    await runtime.broker().publish([sent]);
+    let invokes = 0;
+    const throttleOnce = () => {
+      invokes++;
+      if (invokes === 1) {
+        throw Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException' });
+      }
+    };
+
+    // Act
+    const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: throttleOnce });
+
+    // Assess
+    expect(result).toEqual({ settled: 2 });
+    expect(calls.map((call) => [call.error, call.retries])).toEqual([
+      ['Rate Exceeded.', [0]],
+      [null, [0]],
+    ]);
+    const headers = calls[1]?.messages[0]?.headers as Record<string, unknown>;
+    expect(headers[INVOKE_FAILURES_HEADER]).toBe(1);
+    expect(calls[1]?.outcomes).toEqual([expect.objectContaining({ kind: 'succeeded' })]);
+    expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
+  });
+
+  it('stops taking messages once its remaining time drops under stopTakingAtMs, settling what it holds', async () => {
+    // Prepare
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    await runtime.broker().publish(Array.from({ length: 5 }, () => work.createMessage()));
+    const remaining = manualRemaining(10_000);
+    const client = inProcessInvoker(registry, {
+      prefix: '',
+      // The first batch takes the poller past its stop mark.
+      beforeInvoke: () => remaining.set(4_999),
+    });
+    const handler = createPollerHandler(runtime, { stopTakingAtMs: 5_000, batchSize: 2, client });
+
+    // Act
+    const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
+
+    // Assess
+    expect(result).toEqual({ settled: 2 });
+    expect(client.calls.map((call) => call.ids.length)).toEqual([2]);
+    expect(await runtime.broker().stats(queue)).toMatchObject({
+      ready: 3,
+      unacked: 0,
+      delayed: 0,
+      deadLettered: 0,
+    });
+  });
+});

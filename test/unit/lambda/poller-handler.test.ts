@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { createRegistry } from '../../../src/core/registry.js';
+import { defineTask } from '../../../src/core/task.js';
+import { createPollerHandler } from '../../../src/lambda/poller-handler.js';
+import {
+  deliveryOf,
+  fakeBroker,
+  fakeContext,
+  fakeRuntime,
+  inProcessInvoker,
+  manualRemaining,
+} from '../../helpers/lambda.js';
+
+const first = defineTask({ name: 'app.first', queue: 'a' }, () => 1);
+const second = defineTask({ name: 'app.second', queue: 'b' }, () => 2);
+const registry = createRegistry({ tasks: [first, second], queues: [{ name: 'a' }, { name: 'b' }] });
+
+describe('createPollerHandler', () => {
+  it("drains every declared queue through the tasks' functions until its time is nearly up", async () => {
+    // Prepare
+    const remaining = manualRemaining(120_000);
+    const broker = fakeBroker({
+      batches: [
+        [deliveryOf(first.createMessage()), deliveryOf(first.createMessage())],
+        [deliveryOf(second.createMessage())],
+      ],
+    });
+    const client = inProcessInvoker(registry, {
+      prefix: '',
+      beforeInvoke: (name) => {
+        if (name === 'task-app-second') remaining.set(59_999);
+      },
+    });
+    const handler = createPollerHandler(fakeRuntime(registry, broker), { client });
+
+    // Act
+    const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
+
+    // Assess
+    expect(result).toEqual({ settled: 3 });
+    expect(broker.receivedFrom).toEqual(['a', 'b']);
+    expect(client.calls.map((call) => [call.functionName, call.ids.length])).toEqual([
+      ['task-app-first', 2],
+      ['task-app-second', 1],
+    ]);
+    expect(broker.settled().map((item) => item.settlement.kind)).toEqual(['done', 'done', 'done']);
+  });
+
+  it('takes nothing when it starts with less time than stopTakingAtMs', async () => {
+    // Prepare
+    const broker = fakeBroker({ batches: [[deliveryOf(first.createMessage())]] });
+    const handler = createPollerHandler(fakeRuntime(registry, broker), {
+      stopTakingAtMs: 10_000,
+      client: inProcessInvoker(registry, { prefix: '' }),
+    });
+
+    // Act
+    const result = await handler({}, fakeContext({ remainingMs: 9_000 }));
+
+    // Assess
+    expect(result).toEqual({ settled: 0 });
+    expect(broker.receivedFrom).toEqual([]);
+  });
+
+  it('drains only the queues it is given, batchSize messages at a time', async () => {
+    // Prepare
+    const remaining = manualRemaining(2_000);
+    const broker = fakeBroker({
+      batches: [[first, first, first].map((task) => deliveryOf(task.createMessage()))],
+    });
+    const client = inProcessInvoker(registry, {
+      prefix: '',
+      beforeInvoke: () => remaining.set(0),
+    });
+    const handler = createPollerHandler(fakeRuntime(registry, broker), {
+      queues: ['a'],
+      batchSize: 2,
+      stopTakingAtMs: 1_000,
+      client,
+    });
+
+    // Act
+    const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
+
+    // Assess
+    expect(result).toEqual({ settled: 2 });
+    expect(broker.receivedFrom).toEqual(['a']);
+  });
+});
