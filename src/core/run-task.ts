@@ -183,7 +183,8 @@ async function runWithLimits<T>(
   const abort = (reason: unknown) => controller.abort(reason);
   const outside = options.signal;
   if (outside?.aborted) abort(outside.reason);
-  outside?.addEventListener('abort', () => abort(outside.reason), { once: true });
+  const forward = () => abort(outside?.reason);
+  outside?.addEventListener('abort', forward, { once: true });
   const startedAt = Date.now();
   const hostRemaining = options.remainingTimeMs;
   const remainingTimeMs = () => {
@@ -217,6 +218,8 @@ async function runWithLimits<T>(
     return await Promise.race([running, limit]);
   } finally {
     for (const timer of timers) clearTimeout(timer);
+    // A long-lived signal (a worker's shutdown signal) must not collect one listener per run.
+    outside?.removeEventListener('abort', forward);
   }
 }
 

@@ -30,10 +30,12 @@ export interface PollerOptions {
 /** Builds the scheduled drain handler. */
 export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptions = {}) {
   const stopAt = options.stopTakingAtMs ?? 60_000;
-  return middy(async (_event: unknown, context: Context) => {
+  return middy(async (_event: unknown, context: Context, { signal }: { signal: AbortSignal }) => {
     const { registry } = runtime;
     let settled = 0;
     await runWorker(runtime.broker(), registry, {
+      // middy aborts this just before the Lambda timeout: stop taking, settle what is held.
+      signal,
       queues: options.queues ?? registry.queues.map((queue) => queue.name),
       concurrency: options.batchSize ?? 10,
       executor: lambdaExecutor({

@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { DEAD_LETTER_REASONS } from '../core/dead-letter.js';
+import { DEAD_LETTER_REASONS, deadLetterForDecodeFailure } from '../core/dead-letter.js';
 import type { Registry } from '../core/registry.js';
 import { runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
@@ -59,14 +59,7 @@ export function createTaskHandler(
       (event.messages ?? []).map(async (raw): Promise<TaskOutcome> => {
         const decoded = decodeDelivery(raw);
         if (!decoded.ok) {
-          const reason = {
-            reason: DEAD_LETTER_REASONS.invalidMessage,
-            detail: decoded.error.message,
-            task: decoded.task,
-            id: decoded.id,
-            retries: null,
-          };
-          return { kind: 'dead', reason, durationMs: 0 };
+          return { kind: 'dead', reason: deadLetterForDecodeFailure(decoded), durationMs: 0 };
         }
         const message = decoded.message;
         if (!names.has(message.task)) {

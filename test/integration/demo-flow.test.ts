@@ -18,6 +18,7 @@ import { createCronHandler, redisTickLock } from '../../src/lambda/cron-handler.
 import { createPollerHandler } from '../../src/lambda/poller-handler.js';
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
 import { takeRmqEvent } from '../helpers/amazon-mq-event.js';
+import { sendCeleryTasks } from '../helpers/celery.js';
 import { fakeContext, type InvokeRecord, inProcessInvoker } from '../helpers/lambda.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
 import { deleteQueueKeys, redisBench, redisUrl } from '../helpers/redis.js';
@@ -153,6 +154,27 @@ describe('the demo on Redis', () => {
       queue: EVENTS_QUEUE,
     });
     expect(await savedState(id)).toMatchObject({ status: 'pending', attempts: 1 });
+  });
+
+  it('saves an event whose task Python Celery sent with send_task', async () => {
+    // Prepare: the event is stored as the API would, the task is sent by real Celery.
+    const id = await store.create({ kind: 'from-python' });
+    eventIds.push(id);
+    const [sent] = await sendCeleryTasks({
+      broker: redisUrl(DB),
+      queue: EVENTS_QUEUE,
+      task: 'ingest.save_event',
+      kwargs: { event_id: id },
+    });
+
+    // Act
+    await pollUntil(isSaved(id));
+
+    // Assess
+    expect(await savedState(id)).toMatchObject({ status: 'saved', attempts: 1 });
+    expect(callsFor(sent?.id ?? '').map((call) => call.functionName)).toEqual([
+      'demo-test-task-ingest-save_event',
+    ]);
   });
 
   it('answers 404 for an event it does not know', async () => {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createRegistry } from '../../../src/core/registry.js';
@@ -166,6 +167,16 @@ describe('runMessage', () => {
       kind: 'succeeded',
       result: 'stopped at the soft limit',
     });
+  });
+
+  it('leaves no listener on a long-lived outside signal once a run is over', async () => {
+    const shutdown = new AbortController();
+
+    for (let run = 0; run < 20; run++) {
+      await runMessage(registry, message('ok'), { now, signal: shutdown.signal });
+    }
+
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 
   it('aborts the task signal when the host deadline comes', async () => {

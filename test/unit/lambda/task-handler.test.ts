@@ -169,6 +169,8 @@ describe('createTaskHandler', () => {
           task: 'app.work',
           id: idOf(raw),
           retries: null,
+          errorType: 'InvalidMessageError',
+          errorMessage: expect.stringMatching(/^invalid message/),
         },
         durationMs: 0,
       },
