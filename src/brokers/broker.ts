@@ -13,6 +13,7 @@
  */
 import type { DeadLetterReason } from '../core/dead-letter.js';
 import type { TaskMessage } from '../core/message.js';
+import type { QueueDeclaration } from '../core/queue.js';
 import type { DecodeResult, RawDelivery } from '../core/wire.js';
 
 /** Where a broker reports what needs a person's attention. @defaultValue `console` */
@@ -51,6 +52,16 @@ export type Settlement =
 export interface SettleItem {
   readonly delivery: Delivery;
   readonly settlement: Settlement;
+}
+
+/** What every broker adapter takes besides its configuration. */
+export interface BrokerOptionsBase {
+  /** Declared queues (from the registry): their topology and dead-letter names. */
+  readonly queues?: readonly QueueDeclaration[];
+  /** Where warnings go. @defaultValue console */
+  readonly logger?: BrokerLogger;
+  /** Clock, for tests. @defaultValue Date.now */
+  readonly now?: () => number;
 }
 
 /** A message nobody holds, to dead-letter (an event source delivered it). */

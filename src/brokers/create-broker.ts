@@ -2,18 +2,12 @@
  * Picks the broker adapter from the configuration's `kind`.
  */
 import { type BrokerConfigInput, parseBrokerConfig } from '../config/broker-config.js';
-import type { QueueDeclaration } from '../core/queue.js';
-import type { Broker, BrokerLogger } from './broker.js';
+import type { Broker, BrokerOptionsBase } from './broker.js';
 import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from './redis/redis-broker.js';
 
-/** Options of {@link createBroker}. */
-export interface CreateBrokerOptions {
-  /** Declared queues (from the registry), for topology and dead-letter names. */
-  readonly queues?: readonly QueueDeclaration[];
-  /** Where warnings go. @defaultValue console */
-  readonly logger?: BrokerLogger;
-}
+/** Options of {@link createBroker}: declared queues, logger, clock. */
+export type CreateBrokerOptions = BrokerOptionsBase;
 
 /**
  * Creates a broker. Nothing connects until the first operation.

@@ -13,7 +13,7 @@ import {
   RetrySignal,
 } from './errors.js';
 import { DEFAULT_MAX_BODY_BYTES, findJsonIssues, type JsonObject, type JsonValue } from './json.js';
-import { createTaskMessage, EMPTY_EMBED, type TaskMessage } from './message.js';
+import { createTaskMessage, EMPTY_EMBED, type TaskCall, type TaskMessage } from './message.js';
 import type { Backoff, ErrorMatcher, RetryPolicy } from './retry-policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { toFieldIssues } from './zod-issues.js';
@@ -188,23 +188,13 @@ export type TaskHandler<Kwargs, Args, Result> = (
 ) => Result | Promise<Result>;
 
 /** How a call may override a task's publishing defaults. */
-export interface TaskCallOptions {
-  /** Task id. @defaultValue a new uuid4 */
-  readonly id?: string;
-  /** Seconds from now. */
-  readonly countdown?: number;
-  /** Absolute time to run at. */
-  readonly eta?: Date;
-  /** Seconds from now, or an absolute time, after which the task is discarded. */
-  readonly expires?: number | Date;
-  /** Message priority. */
-  readonly priority?: number;
+export interface TaskCallOptions
+  extends Pick<
+    TaskCall,
+    'id' | 'countdown' | 'eta' | 'expires' | 'priority' | 'parentId' | 'rootId'
+  > {
   /** Queue, when not the task's own. */
   readonly queue?: string;
-  /** Id of the task publishing this one. */
-  readonly parentId?: string | null;
-  /** Root of the workflow. */
-  readonly rootId?: string | null;
 }
 
 /** A call of a task: its arguments plus publishing options. */

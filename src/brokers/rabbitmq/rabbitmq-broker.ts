@@ -27,6 +27,7 @@ import type { QueueDeclaration } from '../../core/queue.js';
 import type {
   Broker,
   BrokerLogger,
+  BrokerOptionsBase,
   DeadLetterEntry,
   DeadLetterItem,
   Delivery,
@@ -45,14 +46,9 @@ import {
   explainDeclareError,
 } from './topology.js';
 
-/** Options of {@link RabbitMqBroker}. */
-export interface RabbitMqBrokerOptions {
+/** Options of {@link RabbitMqBroker}. Undeclared queues are declared as Celery does. */
+export interface RabbitMqBrokerOptions extends BrokerOptionsBase {
   readonly config: RabbitMqBrokerConfig;
-  /** Declared queues: their durability, arguments and dead-letter names. */
-  readonly queues?: readonly QueueDeclaration[];
-  readonly logger?: BrokerLogger;
-  /** Clock, for tests. @defaultValue Date.now */
-  readonly now?: () => number;
 }
 
 interface Consumer {

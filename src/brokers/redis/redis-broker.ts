@@ -11,7 +11,6 @@ import type { RedisBrokerConfig } from '../../config/broker-config.js';
 import type { DeadLetterReason } from '../../core/dead-letter.js';
 import { isPlainObject } from '../../core/json.js';
 import type { TaskMessage } from '../../core/message.js';
-import type { QueueDeclaration } from '../../core/queue.js';
 import {
   decodeRedisMessage,
   decodeUnackedEntry,
@@ -23,6 +22,7 @@ import {
 import type {
   Broker,
   BrokerLogger,
+  BrokerOptionsBase,
   DeadLetterEntry,
   DeadLetterItem,
   Delivery,
@@ -33,14 +33,9 @@ import type {
 import { RedisKeys } from './keys.js';
 import { connectRedis, redisFailure, type ScriptedRedis } from './redis-connection.js';
 
-/** Options of {@link RedisBroker}. */
-export interface RedisBrokerOptions {
+/** Options of {@link RedisBroker}. Undeclared queues dead-letter into `<queue>.dlq`. */
+export interface RedisBrokerOptions extends BrokerOptionsBase {
   readonly config: RedisBrokerConfig;
-  /** Declared queues, for their dead-letter names. Undeclared queues use `<queue>.dlq`. */
-  readonly queues?: readonly QueueDeclaration[];
-  readonly logger?: BrokerLogger;
-  /** Clock, for tests. @defaultValue Date.now */
-  readonly now?: () => number;
 }
 
 /** kombu holds its restore mutex for 300 s; so do we. */
