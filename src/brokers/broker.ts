@@ -64,6 +64,14 @@ export interface BrokerOptionsBase {
   readonly now?: () => number;
 }
 
+/** Which dead letters an operation applies to. */
+export interface DeadLetterFilter {
+  /** Only entries of this task. */
+  readonly task?: string;
+  /** At most this many. @defaultValue all */
+  readonly limit?: number;
+}
+
 /** A message nobody holds, to dead-letter (an event source delivered it). */
 export interface DeadLetterItem {
   readonly queue: string;
@@ -137,6 +145,19 @@ export interface Broker {
    * first; RabbitMQ: oldest first, as the queue holds them).
    */
   deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]>;
+  /**
+   * Re-publishes dead letters of `queue` to it, oldest first: same id, retries reset to 0, no eta
+   * or expiry (see `replayMessage`). Entries that cannot be decoded stay where they are.
+   *
+   * @returns how many were replayed
+   */
+  replayDeadLetters(queue: string, filter?: DeadLetterFilter): Promise<number>;
+  /**
+   * Deletes dead letters of `queue` (all, or those of one task).
+   *
+   * @returns how many were deleted
+   */
+  purgeDeadLetters(queue: string, filter?: DeadLetterFilter): Promise<number>;
   /** Closes the connections. The broker cannot be used afterwards. */
   close(): Promise<void>;
   /**

@@ -272,6 +272,14 @@ export function fakeBroker(options: FakeBrokerOptions = {}): FakeBroker {
       check();
       return [];
     },
+    async replayDeadLetters() {
+      check();
+      return 0;
+    },
+    async purgeDeadLetters() {
+      check();
+      return 0;
+    },
     async close() {
       closed = true;
     },

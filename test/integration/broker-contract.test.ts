@@ -248,6 +248,71 @@ describe.each(BROKERS)('the %s broker', (kind) => {
     ]);
   });
 
+  async function deadLetterAll(messages: ReturnType<typeof call>[]) {
+    await broker.publish(messages);
+    const deliveries = await receiveAll(harness, broker, messages.length);
+    await broker.settle(
+      deliveries.map((delivery) => ({
+        delivery,
+        settlement: {
+          kind: 'dead-letter',
+          reason: {
+            reason: 'excluded',
+            detail: 'bug',
+            task: messageOf(delivery).task,
+            id: messageOf(delivery).id,
+            retries: messageOf(delivery).retries,
+          },
+        },
+      })),
+    );
+  }
+
+  it('replays a dead letter to its queue with the same id and retries reset', async () => {
+    const original = { ...call(['replay-me']), retries: 2, expires: new Date(Date.now() - 1_000) };
+    await deadLetterAll([original]);
+
+    const replayed = await broker.replayDeadLetters(harness.queue);
+    const [again] = await receiveAll(harness, broker, 1);
+
+    expect(replayed).toBe(1);
+    expect(messageOf(again)).toMatchObject({
+      id: original.id,
+      args: ['replay-me'],
+      retries: 0,
+      expires: null,
+      eta: null,
+    });
+    expect(await broker.deadLetters(harness.queue, 10)).toEqual([]);
+    await broker.settle([{ delivery: again as Delivery, settlement: { kind: 'done' } }]);
+  });
+
+  it('replays and purges only the dead letters of one task, up to a limit', async () => {
+    const other = defineTask({ name: 'sentry.tasks.other' }, () => null);
+    const mine = [call(['a']), call(['b']), call(['c'])];
+    const theirs = other.createMessage({ queue: harness.queue });
+    await deadLetterAll([...mine, theirs]);
+
+    const replayed = await broker.replayDeadLetters(harness.queue, {
+      task: 'sentry.tasks.do_work',
+      limit: 2,
+    });
+    const back = await receiveAll(harness, broker, 2);
+    const purged = await broker.purgeDeadLetters(harness.queue, { task: 'sentry.tasks.other' });
+    const left = await broker.deadLetters(harness.queue, 10);
+    const purgedRest = await broker.purgeDeadLetters(harness.queue);
+
+    expect(replayed).toBe(2);
+    expect(back.every((delivery) => messageOf(delivery).task === 'sentry.tasks.do_work')).toBe(
+      true,
+    );
+    expect(purged).toBe(1);
+    expect(left.map((entry) => entry.task)).toEqual(['sentry.tasks.do_work']);
+    expect(purgedRest).toBe(1);
+    expect(await broker.deadLetters(harness.queue, 10)).toEqual([]);
+    await broker.settle(back.map((delivery) => ({ delivery, settlement: { kind: 'done' } })));
+  });
+
   it('refuses to settle the same delivery twice', async () => {
     await broker.publish([call()]);
     const [delivery] = await receiveAll(harness, broker, 1);

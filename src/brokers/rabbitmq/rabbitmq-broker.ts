@@ -12,6 +12,7 @@ import {
   type ConfirmChannel,
   type ConsumeMessage,
   connect,
+  type GetMessage,
 } from 'amqplib';
 import type { RabbitMqBrokerConfig } from '../../config/broker-config.js';
 import {
@@ -24,11 +25,13 @@ import type { DeadLetterReason } from '../../core/dead-letter.js';
 import { BrokerError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { QueueDeclaration } from '../../core/queue.js';
+import { replayMessage } from '../../core/replay.js';
 import type {
   Broker,
   BrokerLogger,
   BrokerOptionsBase,
   DeadLetterEntry,
+  DeadLetterFilter,
   DeadLetterItem,
   Delivery,
   QueueStats,
@@ -325,6 +328,69 @@ export class RabbitMqBroker implements Broker {
     });
   }
 
+  async replayDeadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
+    await this.#ensureQueue(queue);
+    const publisher = await this.#publisherChannel();
+    return this.#takeDeadLetters(queue, filter, async (message) => {
+      const decoded = decodeAmqpMessage({
+        content: message.content,
+        fields: { exchange: '', routingKey: queue, redelivered: false },
+        properties: {
+          ...message.properties,
+          headers: withoutDeadLetterHeaders(message.properties.headers),
+        },
+      });
+      if (!decoded.ok) return false;
+      const replay = replayMessage({ ...decoded.message, exchange: '', routingKey: queue });
+      await this.#send(publisher, replay, null, this.#now());
+      // Acked only once the broker confirmed the replay: a crash in between keeps the dead letter.
+      await this.#confirm(publisher, `replay dead letters of ${queue}`);
+      return true;
+    });
+  }
+
+  async purgeDeadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
+    if (filter.task === undefined && filter.limit === undefined) {
+      const dlq = this.declarationOf(queue).deadLetterQueue;
+      if ((await this.#messageCount(dlq)) === 0) return 0;
+      return this.#withChannel(
+        `purge dead letters of ${queue}`,
+        async (channel) => (await channel.purgeQueue(dlq)).messageCount,
+      );
+    }
+    return this.#takeDeadLetters(queue, filter, async () => true);
+  }
+
+  /**
+   * Walks `<queue>.dlq` oldest first and acks (removes) each entry that matches `filter` and that
+   * `take` accepts; the others go back when the channel closes.
+   */
+  async #takeDeadLetters(
+    queue: string,
+    filter: DeadLetterFilter,
+    take: (message: GetMessage) => Promise<boolean>,
+  ): Promise<number> {
+    const dlq = this.declarationOf(queue).deadLetterQueue;
+    if ((await this.#messageCount(dlq)) === 0) return 0;
+    return this.#withChannel(`dead letters of ${queue}`, async (channel) => {
+      let taken = 0;
+      while (filter.limit === undefined || taken < filter.limit) {
+        const message = await channel.get(dlq, { noAck: false });
+        if (!message) break;
+        const entry = readDeadLetterHeaders(
+          message.properties.headers ?? {},
+          queue,
+          message.content,
+        );
+        if (filter.task !== undefined && entry.task !== filter.task) continue;
+        if (!(await take(message))) continue;
+        channel.ack(message);
+        taken++;
+      }
+      return taken;
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const connection = this.#connection;
@@ -506,6 +572,15 @@ function waitForMessages(consumer: Consumer, waitMs: number, signal?: AbortSigna
     consumer.wake.add(done);
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Celery's headers of a dead letter, without our `x-sc-dead-*` reason headers. */
+function withoutDeadLetterHeaders(
+  headers: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(headers ?? {}).filter(([key]) => !key.startsWith('x-sc-dead-')),
+  );
 }
 
 /** Adds amqplib's `heartbeat` query parameter unless the URL sets one. */

@@ -19,11 +19,13 @@ import {
   KOMBU_SEPARATOR,
   redisPriorityKey,
 } from '../../core/redis-codec.js';
+import { replayMessage } from '../../core/replay.js';
 import type {
   Broker,
   BrokerLogger,
   BrokerOptionsBase,
   DeadLetterEntry,
+  DeadLetterFilter,
   DeadLetterItem,
   Delivery,
   QueueStats,
@@ -51,6 +53,17 @@ const MAX_BLOCK_MS = 250;
 interface Held {
   readonly tag: string;
   readonly raw: string;
+}
+
+/** A dead-letter record, or `null` when the list holds something else. */
+function parseDeadLetter(record: string): DeadLetterEntry | null {
+  try {
+    const entry = JSON.parse(record) as DeadLetterEntry;
+    return typeof entry?.raw === 'string' ? entry : null;
+  } catch {
+    // Not one of our records (someone pushed onto the list by hand): leave it alone.
+    return null;
+  }
 }
 
 /** A Redis broker. Create it once per process and reuse it across invocations. */
@@ -396,6 +409,69 @@ export class RedisBroker implements Broker {
       );
     });
     return records.map((record) => JSON.parse(record) as DeadLetterEntry);
+  }
+
+  async replayDeadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
+    const redis = await this.#connection(`replay dead letters of ${queue}`);
+    const key = this.#keys.deadLetter(this.deadLetterQueue(queue));
+    const { key: bindingKey, member } = this.#keys.binding(queue);
+    let replayed = 0;
+    try {
+      await redis.sadd(bindingKey, member);
+      // The list is newest first: replay the oldest first, as they died.
+      for (const record of (await redis.lrange(key, 0, -1)).reverse()) {
+        if (filter.limit !== undefined && replayed >= filter.limit) break;
+        const entry = parseDeadLetter(record);
+        if (!entry || (filter.task !== undefined && entry.task !== filter.task)) continue;
+        const decoded = decodeRedisMessage(entry.raw);
+        if (!decoded.ok) continue;
+        const message = replayMessage({ ...decoded.message, exchange: '', routingKey: queue });
+        const encoded = encodeRedisMessage(message, { now: new Date(this.#now()) });
+        replayed += await redis.scReplayOne(
+          2,
+          key,
+          this.#keys.prefixed(encoded.key),
+          record,
+          encoded.envelope,
+        );
+      }
+    } catch (error) {
+      throw redisFailure(
+        this.#config.url,
+        `replay dead letters of ${queue}`,
+        error,
+        this.#lastError(),
+      );
+    }
+    return replayed;
+  }
+
+  async purgeDeadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
+    const redis = await this.#connection(`purge dead letters of ${queue}`);
+    const key = this.#keys.deadLetter(this.deadLetterQueue(queue));
+    try {
+      if (filter.task === undefined && filter.limit === undefined) {
+        const [[, count]] = (await redis.multi().llen(key).del(key).exec()) as [
+          [Error | null, number],
+        ];
+        return count;
+      }
+      let purged = 0;
+      for (const record of (await redis.lrange(key, 0, -1)).reverse()) {
+        if (filter.limit !== undefined && purged >= filter.limit) break;
+        const entry = parseDeadLetter(record);
+        if (filter.task !== undefined && entry?.task !== filter.task) continue;
+        purged += await redis.lrem(key, 1, record);
+      }
+      return purged;
+    } catch (error) {
+      throw redisFailure(
+        this.#config.url,
+        `purge dead letters of ${queue}`,
+        error,
+        this.#lastError(),
+      );
+    }
   }
 
   async close(): Promise<void> {

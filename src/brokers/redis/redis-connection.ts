@@ -7,6 +7,7 @@ import { describeEndpoint } from '../../config/broker-config.js';
 import { BrokerError } from '../../core/errors.js';
 import { PROMOTE_LUA } from './lua/promote.js';
 import { RECEIVE_LUA } from './lua/receive.js';
+import { REPLAY_ONE_LUA } from './lua/replay-one.js';
 import { DEAD_LETTER_ONE_LUA, RELEASE_MUTEX_LUA, RESTORE_ONE_LUA } from './lua/restore-one.js';
 
 /** Our Lua scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
@@ -16,6 +17,7 @@ export interface ScriptCommands {
   scRestoreOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   scDeadLetterOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   scReleaseMutex(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  scReplayOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
 /** An ioredis client with our scripts defined. */
@@ -65,6 +67,7 @@ export function connectRedis(options: RedisConnectOptions): {
   client.defineCommand('scRestoreOne', { lua: RESTORE_ONE_LUA });
   client.defineCommand('scDeadLetterOne', { lua: DEAD_LETTER_ONE_LUA });
   client.defineCommand('scReleaseMutex', { lua: RELEASE_MUTEX_LUA });
+  client.defineCommand('scReplayOne', { lua: REPLAY_ONE_LUA });
   return { client, lastError: () => lastError };
 }
 
