@@ -585,27 +585,32 @@ describe('dead letters', () => {
     ]);
   });
 
-  it('sees RabbitMQ drop a message redelivered past a quorum x-delivery-limit, dead-letter queue untouched', async () => {
+  it('dead-letters as poison a message at its quorum x-delivery-limit instead of letting RabbitMQ drop it', async () => {
     const queue = uniqueQueue('limited');
     const declaration = {
       name: queue,
       arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 2 },
     };
-    await makeBroker({ queues: [declaration] }).publish([call(queue, ['crashes'])]);
+    const sent = call(queue, ['crashes']);
+    await makeBroker({ queues: [declaration] }).publish([sent]);
 
     // Each round a consumer takes the message and dies holding it (its connection closes).
     const rounds: (number | 'none')[] = [];
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 3; round++) {
       const consumer = makeBroker({ queues: [declaration] });
       const [delivery] = await consumer.receive(queue, { max: 1, waitMs: 1_000 });
       rounds.push(delivery ? (delivery.deliveryCount ?? 0) : 'none');
       await consumer.close();
     }
-    const stats = await makeBroker({ queues: [declaration] }).stats(queue);
+    const broker = makeBroker({ queues: [declaration] });
+    const dead = await broker.deadLetters(queue, 10);
 
-    // RabbitMQ 3.10: every return counts; the 4th delivery would exceed the limit of 2, so the
-    // message is dropped. The queue has no x-dead-letter-exchange, so nothing is dead-lettered.
-    expect(rounds).toEqual([0, 1, 2, 'none']);
-    expect(stats).toMatchObject({ ready: 0, unacked: 0, deadLettered: 0 });
+    // RabbitMQ 3.10 delivers with counts none, 1, 2 and drops the message on the next return;
+    // the third delivery (count 2 = the limit) is dead-lettered on receipt instead of run.
+    expect(rounds).toEqual([0, 1, 'none']);
+    expect(dead).toEqual([
+      expect.objectContaining({ reason: 'poison', id: sent.id, task: sent.task, queue }),
+    ]);
+    expect(await broker.stats(queue)).toMatchObject({ ready: 0, unacked: 0, deadLettered: 1 });
   });
 });

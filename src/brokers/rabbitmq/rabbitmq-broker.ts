@@ -171,7 +171,7 @@ export class RabbitMqBroker implements Broker {
     }
     const taken = consumer.buffer.splice(0, options.max);
     consumer.held += taken.length;
-    return taken.map((message) => {
+    const deliveries = taken.map((message) => {
       const result = decodeAmqpMessage(message);
       const count = message.properties.headers?.['x-delivery-count'];
       const delivery: Delivery = {
@@ -183,6 +183,37 @@ export class RabbitMqBroker implements Broker {
       this.#held.set(delivery, { consumer, message });
       return delivery;
     });
+    return this.#withoutPoison(queue, deliveries);
+  }
+
+  /**
+   * A quorum queue with `x-delivery-limit` drops a message silently once it has been delivered
+   * past the limit (RabbitMQ 3.x; no dead-letter exchange can be added without a 406 against the
+   * Python side's declaration). A message at its last allowed delivery has already been handed
+   * to consumers that died holding it that many times: it is dead-lettered as poison instead of
+   * being run again, so it is kept with a reason rather than lost.
+   */
+  async #withoutPoison(queue: string, deliveries: Delivery[]): Promise<Delivery[]> {
+    const limit = this.declarationOf(queue).arguments['x-delivery-limit'];
+    if (typeof limit !== 'number') return deliveries;
+    const poison = deliveries.filter((delivery) => (delivery.deliveryCount ?? 0) >= limit);
+    if (poison.length === 0) return deliveries;
+    await this.settle(
+      poison.map((delivery) => ({
+        delivery,
+        settlement: {
+          kind: 'dead-letter',
+          reason: {
+            reason: 'poison',
+            detail: `delivered ${(delivery.deliveryCount ?? 0) + 1} times, the queue's x-delivery-limit is ${limit}: its consumers kept dying`,
+            task: delivery.result.ok ? delivery.result.message.task : delivery.result.task,
+            id: delivery.result.ok ? delivery.result.message.id : delivery.result.id,
+            retries: delivery.result.ok ? delivery.result.message.retries : null,
+          },
+        },
+      })),
+    );
+    return deliveries.filter((delivery) => !poison.includes(delivery));
   }
 
   async settle(items: readonly SettleItem[]): Promise<void> {
