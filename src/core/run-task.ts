@@ -8,11 +8,12 @@
  * retry decision.
  */
 import { DEAD_LETTER_REASONS, type DeadLetterReason } from './dead-letter.js';
-import { CeleryError, toError } from './errors.js';
+import { CeleryError, InvalidConfigError, toError } from './errors.js';
 import { createRetryMessage, type TaskMessage } from './message.js';
+import type { OnceStore } from './once-store.js';
 import type { Registry } from './registry.js';
 import { decideRetry } from './retry-policy.js';
-import { createTaskContext } from './task.js';
+import { createTaskContext, type Task } from './task.js';
 
 /** The task ran past its hard time limit (Celery's `TimeLimitExceeded`). */
 export class TimeLimitExceededError extends CeleryError {
@@ -33,6 +34,15 @@ export type RunOutcome =
       readonly message: TaskMessage;
       readonly dueAt: Date;
       readonly error: Error;
+      readonly durationMs: number;
+    }
+  /**
+   * Not run: an `atMostOnce` task whose attempt was started before, or an `idempotent` task whose
+   * id already succeeded. Settled as done.
+   */
+  | {
+      readonly kind: 'duplicate';
+      readonly why: 'at-most-once' | 'already-done';
       readonly durationMs: number;
     }
   /** Its eta is still ahead: not run; park it again until then. */
@@ -58,6 +68,19 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Random source for backoff jitter. @defaultValue Math.random */
   readonly random?: () => number;
+  /** Where `atMostOnce` and `idempotent` tasks record their runs. Required if any task is one. */
+  readonly store?: OnceStore;
+}
+
+/** The once-store keys of a run: its attempt (atMostOnce) and its completion (idempotent). */
+function onceKeys(task: Task, message: TaskMessage): { attempt?: string; done?: string } | null {
+  if (!task.options.atMostOnce && !task.options.idempotent) return null;
+  return {
+    ...(task.options.atMostOnce
+      ? { attempt: `_sc.once.${task.name}.${message.id}.${message.retries}` }
+      : {}),
+    ...(task.options.idempotent ? { done: `_sc.done.${task.name}.${message.id}` } : {}),
+  };
 }
 
 /**
@@ -99,6 +122,25 @@ export async function runMessage(
     return dead(reasonFor(message, 'invalidArguments', parsed.error.message, parsed.error));
   }
 
+  const once = onceKeys(task, message);
+  if (once) {
+    const store = options.store;
+    if (!store) {
+      throw new InvalidConfigError(`task ${task.name}`, [
+        {
+          path: 'store',
+          message: 'atMostOnce / idempotent tasks need a once store (Redis) in the runner options',
+        },
+      ]);
+    }
+    if (once.done && (await store.exists(once.done))) {
+      return { kind: 'duplicate', why: 'already-done', durationMs: elapsed() };
+    }
+    if (once.attempt && !(await store.claim(once.attempt, task.options.onceTtl))) {
+      return { kind: 'duplicate', why: 'at-most-once', durationMs: elapsed() };
+    }
+  }
+
   let thrown: unknown;
   try {
     const result = await runWithLimits(
@@ -112,6 +154,7 @@ export async function runMessage(
           createTaskContext(message, parsed.args, { signal, remainingTimeMs }),
         ),
     );
+    if (once?.done) await options.store?.claim(once.done, task.options.onceTtl);
     return { kind: 'succeeded', result, durationMs: elapsed() };
   } catch (error) {
     thrown = error;

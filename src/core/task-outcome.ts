@@ -10,6 +10,11 @@ export type TaskOutcome =
   | { readonly kind: 'succeeded'; readonly durationMs: number }
   | { readonly kind: 'ignored'; readonly errorType: string; readonly durationMs: number }
   | {
+      readonly kind: 'duplicate';
+      readonly why: 'at-most-once' | 'already-done';
+      readonly durationMs: number;
+    }
+  | {
       readonly kind: 'retry';
       /** When the retry is due, ISO 8601. */
       readonly dueAt: string;
@@ -31,6 +36,8 @@ export function toTaskOutcome(outcome: RunOutcome): TaskOutcome {
       return { kind: 'succeeded', durationMs: outcome.durationMs };
     case 'ignored':
       return { kind: 'ignored', errorType: outcome.error.name, durationMs: outcome.durationMs };
+    case 'duplicate':
+      return { kind: 'duplicate', why: outcome.why, durationMs: outcome.durationMs };
     case 'retry':
       return {
         kind: 'retry',

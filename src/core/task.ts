@@ -87,6 +87,9 @@ export const taskOptionsSchema = z
     cron: z.string().optional(),
     aliases: z.array(z.string().min(1)).default([]),
     maxArgumentBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
+    atMostOnce: z.boolean().default(false),
+    idempotent: z.boolean().default(false),
+    onceTtl: z.number().int().positive().default(86_400),
   })
   .superRefine((options, context) => {
     if (
@@ -145,6 +148,20 @@ export interface TaskOptionsInput<K extends KwargsSchema, A extends ArgsSchema> 
   readonly aliases?: readonly string[];
   /** Limit on the encoded body, in bytes. @defaultValue 65536 */
   readonly maxArgumentBytes?: number;
+  /**
+   * Sentry's `at_most_once`: each attempt (id + retries) is recorded before it runs and a repeat
+   * is skipped, so a redelivered message never runs twice, at the price of never running again
+   * if the first run died midway. Needs a once store (Redis). @defaultValue false
+   */
+  readonly atMostOnce?: boolean;
+  /**
+   * The task id is recorded after a successful run and a later delivery of the same id is
+   * skipped: for tasks that must not run twice once they succeeded (a crash between success and
+   * record can still repeat one). Needs a once store. @defaultValue false
+   */
+  readonly idempotent?: boolean;
+  /** Seconds the records of `atMostOnce` / `idempotent` are kept. @defaultValue 86400 */
+  readonly onceTtl?: number;
 }
 
 /** Kwargs as the handler sees them: the schema's output plus any unknown keys, kept. */

@@ -7,7 +7,13 @@
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import {
+  defaultOnceStoreUrl,
+  needsOnceStore,
+  redisOnceStore,
+} from '../brokers/redis/redis-once-store.js';
 import { DEAD_LETTER_REASONS, deadLetterForDecodeFailure } from '../core/dead-letter.js';
+import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
 import { runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
@@ -30,6 +36,11 @@ export interface TaskHandlerOptions {
    * signal fires) this long before, so outcomes still reach the dispatcher. @defaultValue 1000
    */
   readonly safetyMarginMs?: number;
+  /**
+   * Where an `atMostOnce` / `idempotent` task records its runs.
+   * @defaultValue Redis at `ONCE_STORE_URL`, else the broker's Redis (`BROKER_URL`)
+   */
+  readonly store?: OnceStore;
 }
 
 /**
@@ -49,6 +60,9 @@ export function createTaskHandler(
   if (lookup.kind === 'unregistered') throw lookup.error;
   const margin = options.safetyMarginMs ?? 1000;
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
+  const store =
+    options.store ??
+    (needsOnceStore([lookup.task]) ? redisOnceStore(defaultOnceStoreUrl()) : undefined);
 
   const runAll = (
     event: TaskInvocation,
@@ -73,7 +87,13 @@ export function createTaskHandler(
           };
           return { kind: 'dead', reason, durationMs: 0 };
         }
-        return toTaskOutcome(await runMessage(registry, message, { remainingTimeMs, signal }));
+        return toTaskOutcome(
+          await runMessage(registry, message, {
+            remainingTimeMs,
+            signal,
+            ...(store ? { store } : {}),
+          }),
+        );
       }),
     );
 

@@ -162,6 +162,7 @@ export function settlementFor(outcome: TaskOutcome, message: TaskMessage): Settl
   switch (outcome.kind) {
     case 'succeeded':
     case 'ignored':
+    case 'duplicate':
       return { kind: 'done' };
     case 'retry': {
       const dueAt = new Date(outcome.dueAt);

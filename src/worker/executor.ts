@@ -3,6 +3,11 @@
  * runs them in this process (`worker --invoke local`, tests, the demo); the Lambda executor
  * invokes the task's function (`src/lambda/lambda-executor.ts`).
  */
+import {
+  defaultOnceStoreUrl,
+  needsOnceStore,
+  redisOnceStore,
+} from '../brokers/redis/redis-once-store.js';
 import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { type RunOptions, runMessage } from '../core/run-task.js';
@@ -19,8 +24,16 @@ export interface TaskExecutor {
   execute(task: string, messages: readonly TaskMessage[]): Promise<TaskOutcome[]>;
 }
 
-/** Runs tasks in this process, every message of a batch concurrently. */
-export function localExecutor(registry: Registry, options: RunOptions = {}): TaskExecutor {
+/**
+ * Runs tasks in this process, every message of a batch concurrently. Tasks that record their
+ * runs (`atMostOnce`, `idempotent`) use `options.store`, else Redis at `ONCE_STORE_URL`, else
+ * the broker's Redis.
+ */
+export function localExecutor(registry: Registry, runOptions: RunOptions = {}): TaskExecutor {
+  const options =
+    runOptions.store || !needsOnceStore(registry.tasks)
+      ? runOptions
+      : { ...runOptions, store: redisOnceStore(defaultOnceStoreUrl()) };
   return {
     execute: (_task, messages) =>
       Promise.all(
