@@ -175,6 +175,30 @@ export function decodeDelivery(delivery: RawDelivery): DecodeResult {
   }
 }
 
+/**
+ * A header value, for an error message: short scalars as they are, anything else by its shape.
+ * Dead-letter reasons are read by people and land in logs: they must not carry a payload.
+ */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string')
+    return value.length <= 40 ? JSON.stringify(value) : describeShape(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return String(value);
+  return describeShape(value);
+}
+
+/**
+ * The shape of a value without its content: what args and kwargs are described by, since they
+ * may hold secrets.
+ */
+function describeShape(value: unknown): string {
+  if (Array.isArray(value)) return `an array of ${value.length} items`;
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -220,7 +244,11 @@ function parseBody(body: string): unknown {
   try {
     parsed = parsePythonJson(body);
   } catch (error) {
-    throw new Defect(INVALID_MESSAGE_REASONS.malformedBody, `body is not JSON: ${describe(error)}`);
+    // JSON.parse quotes the text around the error; the body may hold secrets, so only the
+    // position is kept.
+    const position = /position (\d+)/.exec(describe(error))?.[1];
+    const where = position === undefined ? '' : ` (at character ${position} of ${body.length})`;
+    throw new Defect(INVALID_MESSAGE_REASONS.malformedBody, `body is not JSON${where}`);
   }
   try {
     return untagKombuJson(parsed);
@@ -353,7 +381,7 @@ function requireString(source: Record<string, unknown>, key: string): string {
   if (typeof value !== 'string' || value === '') {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `${key} must be a non-empty string, got ${JSON.stringify(value)}`,
+      `${key} must be a non-empty string, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -365,7 +393,7 @@ function optionalString(source: Record<string, unknown>, key: string): string | 
   if (typeof value !== 'string') {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `${key} must be a string or null, got ${JSON.stringify(value)}`,
+      `${key} must be a string or null, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -377,7 +405,7 @@ function optionalInteger(source: Record<string, unknown>, key: string): number |
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `${key} must be an integer or null, got ${JSON.stringify(value)}`,
+      `${key} must be an integer or null, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -389,7 +417,7 @@ function readBoolean(source: Record<string, unknown>, key: string): boolean {
   if (typeof value !== 'boolean') {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `${key} must be a boolean, got ${JSON.stringify(value)}`,
+      `${key} must be a boolean, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -400,7 +428,7 @@ function readRetries(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `retries must be a non-negative integer, got ${JSON.stringify(value)}`,
+      `retries must be a non-negative integer, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -413,7 +441,7 @@ function readTime(source: Record<string, unknown>, key: string): Date | null {
   if (!date) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `${key} must be an ISO 8601 time, got ${JSON.stringify(text)}`,
+      `${key} must be an ISO 8601 time, got ${describeValue(text)}`,
     );
   }
   return date;
@@ -426,7 +454,7 @@ function readTimeLimit(value: unknown): TimeLimit {
   if (!Array.isArray(value) || value.length !== 2 || !value.every(valid)) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.invalidHeader,
-      `timelimit must be [hard, soft] seconds or nulls, got ${JSON.stringify(value)}`,
+      `timelimit must be [hard, soft] seconds or nulls, got ${describeValue(value)}`,
     );
   }
   const [hard, soft] = value as [number | null, number | null];
@@ -437,7 +465,7 @@ function readArgs(value: unknown): JsonValue[] {
   if (!Array.isArray(value)) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.malformedBody,
-      `args must be an array, got ${JSON.stringify(value)}`,
+      `args must be an array, got ${describeShape(value)}`,
     );
   }
   return value as JsonValue[];
@@ -447,7 +475,7 @@ function readKwargs(value: unknown): JsonObject {
   if (!isPlainObject(value)) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.malformedBody,
-      `kwargs must be an object, got ${JSON.stringify(value)}`,
+      `kwargs must be an object, got ${describeShape(value)}`,
     );
   }
   return value as JsonObject;
@@ -458,7 +486,7 @@ function readEmbed(value: unknown): Embed {
   if (!isPlainObject(value)) {
     throw new Defect(
       INVALID_MESSAGE_REASONS.malformedBody,
-      `embed must be an object or null, got ${JSON.stringify(value)}`,
+      `embed must be an object or null, got ${describeShape(value)}`,
     );
   }
   return {
