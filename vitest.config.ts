@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Under CI, each project also writes a JSON report that `.ci/run` sums into one closing line.
-const project = process.argv.includes('integration') ? 'integration' : 'unit';
+const project = ['integration', 'reliability'].find((name) => process.argv.includes(name)) ?? 'unit';
 const reporters = process.env.CI
   ? { reporters: ['default', 'json'], outputFile: { json: `.reports/${project}.json` } }
   : {};
@@ -24,6 +24,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          // Kills, broker restarts and floods: one file at a time, each bounded in time.
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -10,7 +10,7 @@ import {
   CONTENT_ENCODING,
   CONTENT_TYPE,
   type DecodeResult,
-  decodeDelivery,
+  decodeDeliveryBytes,
   serializeBody,
   toCeleryHeaders,
 } from './wire.js';
@@ -109,12 +109,13 @@ export interface AmqpDelivery {
 
 /**
  * Decodes an AMQP delivery into a task message. Typed values amqplib hands back
- * (`{'!': 'timestamp', value}`) are unwrapped first. Never throws.
+ * (`{'!': 'timestamp', value}`) are unwrapped first; a body that is not UTF-8 is refused. Never
+ * throws.
  */
 export function decodeAmqpMessage(delivery: AmqpDelivery): DecodeResult {
-  return decodeDelivery({
+  return decodeDeliveryBytes({
     headers: withoutBrokerHeaders(untypeAmqpValue(delivery.properties.headers)),
-    body: Buffer.from(delivery.content).toString('utf8'),
+    body: delivery.content,
     contentType: delivery.properties.contentType,
     contentEncoding: delivery.properties.contentEncoding,
     priority: delivery.properties.priority,

@@ -11,6 +11,7 @@ import {
   CONTENT_TYPE,
   type DecodeResult,
   decodeDelivery,
+  decodeDeliveryBytes,
   type RawDelivery,
   serializeBody,
   toCeleryHeaders,
@@ -145,23 +146,23 @@ export function decodeRedisMessage(raw: string): RedisDecodeResult {
   if (typeof envelope.body !== 'string') {
     return { ...envelopeFailure('envelope has no string body'), deliveryTag };
   }
-  let body = envelope.body;
+  // Raw JSON text without body_encoding; bytes once base64-decoded (their UTF-8 is checked).
+  let body: string | Uint8Array = envelope.body;
   if (properties.body_encoding === 'base64') {
     // Python's b64decode refuses bad padding; Buffer.from would quietly decode a prefix.
-    const compact = body.replace(/\s+/g, '');
+    const compact = envelope.body.replace(/\s+/g, '');
     if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) {
       return { ...envelopeFailure('body is not valid base64'), deliveryTag };
     }
-    body = Buffer.from(compact, 'base64').toString('utf8');
+    body = Buffer.from(compact, 'base64');
   } else if (properties.body_encoding !== undefined && properties.body_encoding !== null) {
     return {
       ...envelopeFailure(`unknown body_encoding ${JSON.stringify(properties.body_encoding)}`),
       deliveryTag,
     };
   }
-  const result = decodeDelivery({
+  const delivery = {
     headers: envelope.headers,
-    body,
     contentType: envelope['content-type'],
     contentEncoding: envelope['content-encoding'],
     priority: properties.priority,
@@ -169,7 +170,11 @@ export function decodeRedisMessage(raw: string): RedisDecodeResult {
     exchange: typeof deliveryInfo.exchange === 'string' ? deliveryInfo.exchange : '',
     routingKey: typeof deliveryInfo.routing_key === 'string' ? deliveryInfo.routing_key : '',
     redelivered: deliveryInfo.redelivered === true,
-  });
+  };
+  const result =
+    typeof body === 'string'
+      ? decodeDelivery({ ...delivery, body })
+      : decodeDeliveryBytes({ ...delivery, body });
   return { ...result, deliveryTag };
 }
 

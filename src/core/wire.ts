@@ -175,6 +175,48 @@ export function decodeDelivery(delivery: RawDelivery): DecodeResult {
   }
 }
 
+/** UTF-8 that refuses malformed bytes instead of replacing them; a BOM is kept, as Python does. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const LENIENT_UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * {@link decodeDelivery} for a body that arrived as bytes (an AMQP frame, a base64 Redis body).
+ *
+ * Bytes that are not UTF-8 are refused, as kombu's `bytes_to_str` refuses them: decoding them
+ * with replacement characters would hand the task silently altered arguments (`café` in
+ * Latin-1 would run as `caf\uFFFD`). A content type or encoding the message is refused for
+ * anyway (a pickle body is never UTF-8) stays the reason, since it is the one to act on.
+ */
+export function decodeDeliveryBytes(
+  delivery: Omit<RawDelivery, 'body'> & { readonly body: Uint8Array },
+): DecodeResult {
+  let text: string | null;
+  try {
+    text = STRICT_UTF8.decode(delivery.body);
+  } catch {
+    // Not UTF-8: decoded leniently below only to find a better reason, never to run.
+    text = null;
+  }
+  const result = decodeDelivery({ ...delivery, body: text ?? LENIENT_UTF8.decode(delivery.body) });
+  if (text !== null) return result;
+  if (
+    !result.ok &&
+    (result.error.reason === INVALID_MESSAGE_REASONS.unsupportedContentType ||
+      result.error.reason === INVALID_MESSAGE_REASONS.unsupportedEncoding)
+  ) {
+    return result;
+  }
+  return {
+    ok: false,
+    error: new InvalidMessageError(
+      INVALID_MESSAGE_REASONS.unsupportedEncoding,
+      `body is not valid UTF-8 (${delivery.body.length} bytes): only utf-8 is read`,
+    ),
+    id: result.ok ? result.message.id : result.id,
+    task: result.ok ? result.message.task : result.task,
+  };
+}
+
 /**
  * A header value, for an error message: short scalars as they are, anything else by its shape.
  * Dead-letter reasons are read by people and land in logs: they must not carry a payload.
@@ -250,6 +292,15 @@ function parseBody(body: string): unknown {
     const where = position === undefined ? '' : ` (at character ${position} of ${body.length})`;
     throw new Defect(INVALID_MESSAGE_REASONS.malformedBody, `body is not JSON${where}`);
   }
+  // Checked before anything recursive walks the body: a deep enough body (a 10 000-deep array)
+  // would otherwise exhaust the stack and be refused for a misleading reason, or, a little less
+  // deep, reach the task.
+  if (nestedDeeperThan(parsed, MAX_BODY_DEPTH)) {
+    throw new Defect(
+      INVALID_MESSAGE_REASONS.malformedBody,
+      `body is nested deeper than ${MAX_BODY_DEPTH} levels`,
+    );
+  }
   try {
     return untagKombuJson(parsed);
   } catch (error) {
@@ -258,6 +309,25 @@ function parseBody(body: string): unknown {
       `body holds a kombu tagged value we cannot read: ${describe(error)}`,
     );
   }
+}
+
+/**
+ * Deepest nesting a body may have: twice what our producers may publish (arguments nest at most
+ * 32 levels), and far below what would exhaust the stack of the recursive steps that follow
+ * (kombu untagging, schemas, the task itself).
+ */
+const MAX_BODY_DEPTH = 64;
+
+/** True when `value` nests arrays or objects more than `limit` levels deep. Not recursive. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function decodeV2(

@@ -31,13 +31,20 @@ export interface TickLock {
   claim(key: string, ttlSeconds: number): Promise<boolean>;
   /** Gives a claim back, so that a retried trigger may publish the tick after all. */
   release?(key: string): Promise<void>;
+  /** Closes the lock's connection (a long-lived process that stops); Lambda keeps it. */
+  close?(): Promise<void>;
 }
 
 /** A {@link TickLock} on Redis (`SET key 1 NX EX ttl`). */
 export function redisTickLock(url: string): TickLock {
   let redis: Redis | undefined;
   const client = () => {
-    redis ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    if (!redis) {
+      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      // Without a listener ioredis prints every failed reconnect as an unhandled 'error' event;
+      // the failing command rejects with the reason, and that is where it is reported.
+      redis.on('error', () => {});
+    }
     return redis;
   };
   return {
@@ -47,6 +54,14 @@ export function redisTickLock(url: string): TickLock {
     },
     async release(key) {
       await client().del(key);
+    },
+    async close() {
+      const open = redis;
+      redis = undefined;
+      await open?.quit().catch(() => {
+        // Never connected or already gone: nothing left to close.
+        open.disconnect();
+      });
     },
   };
 }
@@ -64,6 +79,16 @@ export function scheduleInterval(schedule: Schedule, from = new Date()): number 
   return ((second as Date).getTime() - (first as Date).getTime()) / 1000;
 }
 
+/**
+ * The lock key of one tick of one task. The Lambda function and `serverless-celery cron` use the
+ * same key, so the two publish a tick once between them.
+ *
+ * @param tick - the tick's minute, ISO 8601 (`2025-01-01T12:00:00.000Z`)
+ */
+export function cronTickKey(task: string, tick: string): string {
+  return `_sc.cron.${task}.${tick}`;
+}
+
 /** Builds the handler that publishes cron task `task` on each tick. */
 export function createCronHandler(
   runtime: LambdaRuntime,
@@ -77,7 +102,7 @@ export function createCronHandler(
     const scheduled = event?.time ? new Date(event.time) : new Date();
     const tick = new Date(Math.floor(scheduled.getTime() / 60_000) * 60_000).toISOString();
     const interval = scheduleInterval(schedule, new Date(tick));
-    const key = `_sc.cron.${definition.name}.${tick}`;
+    const key = cronTickKey(definition.name, tick);
     if (!(await lock.claim(key, interval))) {
       return { published: false, tick, reason: 'already published for this tick' };
     }

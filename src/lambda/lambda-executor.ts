@@ -4,7 +4,7 @@
  * dispatcher re-queues the messages without spending a task retry.
  */
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
-import { CeleryError } from '../core/errors.js';
+import { CeleryError, toError } from '../core/errors.js';
 import type { TaskMessage } from '../core/message.js';
 import type { TaskOutcome } from '../core/task-outcome.js';
 import { toRawDelivery } from '../core/wire.js';
@@ -47,9 +47,12 @@ export function lambdaExecutor(options: LambdaExecutorOptions): TaskExecutor {
             Payload: Buffer.from(JSON.stringify(invocation)),
           }),
         );
-      } catch (error) {
-        throw new InvokeError(`invoking ${functionName} failed: ${(error as Error).message}`, {
-          cause: error,
+      } catch (thrown) {
+        // The SDK's class name is the part that says what happened (TooManyRequestsException,
+        // ResourceNotFoundException); its message alone is often just "Rate Exceeded.".
+        const error = toError(thrown);
+        throw new InvokeError(`invoking ${functionName} failed: ${error.name}: ${error.message}`, {
+          cause: thrown,
         });
       }
       const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';

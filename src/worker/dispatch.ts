@@ -6,10 +6,11 @@
  */
 import type { Broker, Delivery, SettleItem, Settlement } from '../brokers/broker.js';
 import { DEAD_LETTER_REASONS } from '../core/dead-letter.js';
-import { toError } from '../core/errors.js';
+import { PayloadTooLargeError, toError } from '../core/errors.js';
 import { createRetryMessage, type TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import type { TaskOutcome } from '../core/task-outcome.js';
+import { serializeBody } from '../core/wire.js';
 import type { TaskExecutor } from './executor.js';
 import { settlementForInvalid } from './settlement.js';
 
@@ -124,7 +125,12 @@ export async function dispatchBatch(
   return events;
 }
 
-/** Expired, not yet due or unknown: decided here, so no function is invoked for nothing. */
+/**
+ * Expired, not yet due, unknown or too large: decided here, so no function is invoked for nothing.
+ * A body over the task's `maxArgumentBytes` (the limit our producers are held to) is refused as
+ * it would be at publish time: run in a task function it would also fail the invoke of every
+ * neighbour in its batch (Lambda refuses payloads over 6 MB).
+ */
 function settleWithoutRunning(
   registry: Registry,
   message: TaskMessage,
@@ -148,6 +154,19 @@ function settleWithoutRunning(
       ...base,
       reason: DEAD_LETTER_REASONS.unknownTask,
       detail: lookup.error.message,
+    };
+    return { kind: 'dead', reason, durationMs: 0 };
+  }
+  const limit = lookup.task.options.maxArgumentBytes;
+  const bytes = Buffer.byteLength(serializeBody(message), 'utf8');
+  if (bytes > limit) {
+    const error = new PayloadTooLargeError(lookup.task.name, bytes, limit);
+    const reason = {
+      ...base,
+      reason: DEAD_LETTER_REASONS.invalidArguments,
+      detail: error.message,
+      errorType: error.name,
+      errorMessage: error.message,
     };
     return { kind: 'dead', reason, durationMs: 0 };
   }

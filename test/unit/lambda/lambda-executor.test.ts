@@ -96,7 +96,7 @@ describe('lambdaExecutor', () => {
         error.name = 'TooManyRequestsException';
         throw error;
       },
-      /^invoking svc-dev-app\.work failed: Rate Exceeded\.$/,
+      /^invoking svc-dev-app\.work failed: TooManyRequestsException: Rate Exceeded\.$/,
     ],
     ['the payload is not JSON', () => answer('Task timed out after 30.03 seconds'), /is not JSON/],
     ['the payload is empty', () => ({ StatusCode: 200 }), /is not JSON/],

@@ -1,0 +1,118 @@
+/**
+ * Which broker a command talks to, how it is named on screen (never with its password), and what
+ * a person is told when it cannot be reached.
+ */
+import type { Broker } from '../brokers/broker.js';
+import { DEFAULT_BROKER_URL, parseBrokerConfig, redactUrl } from '../config/broker-config.js';
+import { BrokerError, InvalidConfigError } from '../core/errors.js';
+import type { LoadedApp } from './app-loader.js';
+import type { CliContext } from './context.js';
+import { AppConfigError, UnavailableError, UsageError } from './exit-codes.js';
+
+/** Command that starts the local Redis the project's machines use. */
+export const START_REDIS =
+  'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no';
+/** Command that starts the local RabbitMQ. */
+export const START_RABBITMQ = 'rabbitmq-server -detached';
+
+/** The broker a command uses. */
+export interface BrokerChoice {
+  /** The broker URL. */
+  readonly url: string;
+  /** How it is shown: the URL without its password. */
+  readonly label: string;
+  /** Opens it (nothing connects before the first operation). */
+  open(): Broker;
+}
+
+/**
+ * Picks the broker: `--broker`, else `BROKER_URL`, else the local Redis. An app's `runtime` is
+ * not asked: a URL can always be named on screen (redacted), a runtime's broker cannot.
+ *
+ * @throws UsageError for a bad `--broker`; AppConfigError for a bad `BROKER_URL`
+ */
+export function chooseBroker(
+  context: CliContext,
+  app: LoadedApp,
+  flag: string | undefined,
+): BrokerChoice {
+  const fromEnv = context.env.BROKER_URL;
+  const url = flag ?? (fromEnv || DEFAULT_BROKER_URL);
+  let config: ReturnType<typeof parseBrokerConfig>;
+  try {
+    config = parseBrokerConfig(url);
+  } catch (error) {
+    if (!(error instanceof InvalidConfigError)) throw error;
+    const source = flag === undefined ? 'BROKER_URL' : '--broker';
+    const Problem = flag === undefined ? AppConfigError : UsageError;
+    throw new Problem(`${source}: ${error.issues.map((issue) => issue.message).join('; ')}`);
+  }
+  const logger = { warn: (message: string) => context.stderr(`warning: ${message}\n`) };
+  return {
+    url,
+    label: redactUrl(url),
+    open: () => context.createBroker(config, { queues: app.registry.queues, logger }),
+  };
+}
+
+/**
+ * Runs `work` with the chosen broker and closes it afterwards. A {@link BrokerError} becomes one
+ * line naming the broker (and how to start it when it refused the connection), exit 69.
+ */
+export async function withBroker<T>(
+  choice: BrokerChoice,
+  work: (broker: Broker) => Promise<T>,
+): Promise<T> {
+  const broker = choice.open();
+  try {
+    return await work(broker);
+  } catch (error) {
+    throw brokerProblem(choice, broker.kind, error);
+  } finally {
+    await broker.close().catch(() => {
+      // Closing a broker that never connected (or already dropped) has nothing to report.
+    });
+  }
+}
+
+/** A broker failure as an {@link UnavailableError}; anything else is returned unchanged. */
+export function brokerProblem(choice: BrokerChoice, kind: Broker['kind'], error: unknown): unknown {
+  if (!(error instanceof BrokerError || (error as Error | null)?.name === 'BrokerError')) {
+    return error;
+  }
+  // The broker's own message starts by naming its endpoint, which the label already does.
+  const reason = (error as Error).message.replace(/^(?:Redis|RabbitMQ) at .*?: (?=\S)/, '');
+  const hint = startHint(choice.url, kind, reason);
+  return new UnavailableError(
+    `broker ${choice.label} unavailable: ${reason}${hint ? `. Start one: ${hint}` : ''}`,
+    { cause: error },
+  );
+}
+
+/** The command that starts a local broker, when the connection was refused on this machine. */
+export function startHint(url: string, kind: Broker['kind'], reason: string): string | null {
+  if (!/connection refused|ECONNREFUSED/i.test(reason)) return null;
+  const host = hostOf(url);
+  if (host === null || !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i.test(host)) return null;
+  if (kind === 'rabbitmq') return START_RABBITMQ;
+  const port = portOf(url);
+  return port && port !== '6379'
+    ? START_REDIS.replace('--port 6379', `--port ${port}`)
+    : START_REDIS;
+}
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return null;
+  }
+}
+
+function portOf(url: string): string | null {
+  try {
+    return new URL(url).port || null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * `serverless-celery worker`: the long-lived poller (`sentry run worker`). Receives batches,
+ * runs them in this process (`--invoke local`) or invokes each task's Lambda function
+ * (`--invoke lambda`, what the `poller` function does every minute), settles every message from
+ * its outcome and prints a line per settled message. SIGINT/SIGTERM: stop taking messages,
+ * settle what is held, exit 0.
+ */
+import { type Command, Option } from 'commander';
+import type { Registry } from '../../core/registry.js';
+import type { TaskExecutor } from '../../worker/executor.js';
+import { localExecutor } from '../../worker/executor.js';
+import { runWorker } from '../../worker/local-worker.js';
+import { queuesOf } from '../app-loader.js';
+import { chooseBroker, withBroker } from '../broker-choice.js';
+import type { CliContext } from '../context.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import { type CommonOptions, nameList, positiveInteger, withCommonOptions } from '../options.js';
+import { formatWorkerEvent } from '../output.js';
+
+/** How tasks are run. */
+export const INVOKE_MODES = ['local', 'lambda'] as const;
+
+/** Options of `worker`. */
+export interface WorkerCommandOptions extends CommonOptions {
+  /** @defaultValue every queue the app declares */
+  readonly queues?: string[];
+  /** @defaultValue 10 */
+  readonly concurrency?: number;
+  /** @defaultValue `local` */
+  readonly invoke?: (typeof INVOKE_MODES)[number];
+  /** `<service>-<stage>-` @defaultValue `$FUNCTION_PREFIX` */
+  readonly functionPrefix?: string;
+  /** @defaultValue `$LAMBDA_ENDPOINT`, else AWS */
+  readonly lambdaEndpoint?: string;
+  /** Longest wait per receive, ms. @defaultValue 1000 */
+  readonly waitMs?: number;
+}
+
+/** Adds `worker` to the program. */
+export function registerWorker(
+  program: Command,
+  context: CliContext,
+  done: (code: number) => void,
+): void {
+  withCommonOptions(
+    program
+      .command('worker')
+      .description('consume queues and run their tasks until SIGINT/SIGTERM, a line per message'),
+  )
+    .option(
+      '--queues <names>',
+      'comma-separated queues (default: every queue of the app)',
+      nameList,
+    )
+    .option('--concurrency <n>', 'messages taken per receive and run at once', positiveInteger, 10)
+    .addOption(
+      new Option(
+        '--invoke <mode>',
+        "'local' runs tasks in this process; 'lambda' invokes their functions",
+      )
+        .choices(INVOKE_MODES)
+        .default('local'),
+    )
+    .option(
+      '--function-prefix <prefix>',
+      'with --invoke lambda: <service>-<stage>- (default: $FUNCTION_PREFIX)',
+    )
+    .option(
+      '--lambda-endpoint <url>',
+      'with --invoke lambda: Lambda API endpoint (default: $LAMBDA_ENDPOINT)',
+    )
+    .action(async (options: WorkerCommandOptions) => {
+      done(await runWorkerCommand(context, options));
+    });
+}
+
+/** Runs `worker` until a shutdown signal; resolves with 0 once what it held is settled. */
+export async function runWorkerCommand(
+  context: CliContext,
+  options: WorkerCommandOptions,
+): Promise<number> {
+  const app = await context.loadApp(options.app);
+  const { registry } = app;
+  const queues = queuesOf(context, app, options.queues);
+  const invoke = options.invoke ?? 'local';
+  const executor =
+    invoke === 'lambda' ? await lambdaMode(context, registry, options) : localExecutor(registry);
+  const choice = chooseBroker(context, app, options.broker);
+  return withBroker(choice, async (broker) => {
+    // Fail fast, with the one-line explanation, when the broker is down at start; once running,
+    // the loop rides out broker restarts by itself.
+    await broker.stats(queues[0] as string);
+    const stop = new AbortController();
+    const dispose = context.onShutdown((signal) => {
+      context.stderr(`worker: ${signal}: taking no more messages, settling those in hand\n`);
+      stop.abort();
+    });
+    context.stderr(
+      `worker: consuming ${queues.join(', ')} on ${choice.label}, invoke ${invoke}, ` +
+        `concurrency ${options.concurrency ?? 10} (Ctrl-C to stop)\n`,
+    );
+    try {
+      await runWorker(broker, registry, {
+        queues,
+        executor,
+        concurrency: options.concurrency ?? 10,
+        signal: stop.signal,
+        ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+        logger: { warn: (message) => context.stderr(`warning: ${message}\n`) },
+        onOutcome: (event) =>
+          context.stdout(formatWorkerEvent(event, registry, new Date(context.now()))),
+      });
+    } finally {
+      dispose();
+    }
+    context.stderr('worker: stopped\n');
+    return EXIT_CODES.ok;
+  });
+}
+
+async function lambdaMode(
+  context: CliContext,
+  registry: Registry,
+  options: WorkerCommandOptions,
+): Promise<TaskExecutor> {
+  // Loaded here: the AWS SDK is only needed in this mode.
+  const [{ lambdaExecutor }, { deployedFunctionName, taskFunctionKeys }] = await Promise.all([
+    import('../../lambda/lambda-executor.js'),
+    import('../../lambda/function-names.js'),
+  ]);
+  // Two tasks on one function name, or a name over Lambda's limit, is an app error: say so now.
+  taskFunctionKeys(registry);
+  const prefix = options.functionPrefix ?? context.env.FUNCTION_PREFIX ?? '';
+  const endpoint = options.lambdaEndpoint ?? (context.env.LAMBDA_ENDPOINT || undefined);
+  if (prefix === '' && endpoint === undefined) {
+    context.stderr(
+      'warning: no function prefix: invoking task-… without <service>-<stage>- ' +
+        '(pass --function-prefix or set FUNCTION_PREFIX)\n',
+    );
+  }
+  const client = await context.lambdaClient(endpoint);
+  return lambdaExecutor({
+    functionName: (task) => deployedFunctionName(registry, task, prefix),
+    client,
+  });
+}
