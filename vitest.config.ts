@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Under CI, each project also writes a JSON report that `.ci/run` sums into one closing line.
-const project = ['integration', 'reliability'].find((name) => process.argv.includes(name)) ?? 'unit';
+const project =
+  ['integration', 'reliability'].find((name) => process.argv.includes(name)) ?? 'unit';
 const reporters = process.env.CI
   ? { reporters: ['default', 'json'], outputFile: { json: `.reports/${project}.json` } }
   : {};

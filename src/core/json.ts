@@ -185,6 +185,7 @@ function untagValue(type: unknown, value: unknown): unknown {
 
 function formatUuid(hex: string): string {
   const digits = hex.replaceAll('-', '').toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(digits)) throw new TypeError(`invalid UUID (${hex.length} characters)`);
+  if (!/^[0-9a-f]{32}$/.test(digits))
+    throw new TypeError(`invalid UUID (${hex.length} characters)`);
   return `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20)}`;
 }
