@@ -99,17 +99,20 @@ export function processBatch(
   );
 }
 
+/**
+ * Waits `ms`, or less if `signal` aborts. The abort listener goes when the wait ends either way:
+ * a worker backing off from a flapping broker would otherwise add one per failure to a signal
+ * that lives as long as the process.
+ */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 
