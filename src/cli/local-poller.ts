@@ -1,0 +1,51 @@
+/**
+ * The long-lived poller of `npm start` on Redis: the scheduled `poller` function's loop
+ * (`runWorker` with the Lambda executor), run as a process of its own and aimed at
+ * serverless-offline's Lambda endpoint, so every task runs in its own function exactly as in AWS.
+ */
+import type { Broker } from '../brokers/broker.js';
+import type { Registry } from '../core/registry.js';
+import { deployedFunctionName } from '../lambda/function-names.js';
+import { type LambdaInvoker, lambdaExecutor } from '../lambda/lambda-executor.js';
+import type { WorkerEvent } from '../worker/dispatch.js';
+import { runWorker } from '../worker/local-worker.js';
+
+/** Options of {@link runLocalPoller}. */
+export interface LocalPollerOptions {
+  readonly broker: Broker;
+  readonly registry: Registry;
+  /** A client for serverless-offline's Lambda endpoint (`offlineLambdaClient`). */
+  readonly client: LambdaInvoker;
+  /** `<service>-<stage>-`, as serverless-offline names the functions. */
+  readonly functionPrefix: string;
+  /** Stops taking messages; what is held is settled, then the promise resolves. */
+  readonly signal: AbortSignal;
+  /** Called once per settled message. */
+  readonly onOutcome: (event: WorkerEvent) => void;
+  /** Where broker trouble is reported. */
+  readonly warn: (message: string) => void;
+  /** Queues to drain. @defaultValue every declared queue */
+  readonly queues?: readonly string[];
+  /** Messages per receive (and per invoke, at most), as the `poller` function. @defaultValue 10 */
+  readonly batchSize?: number;
+}
+
+/**
+ * Drains the queues until `signal` aborts, invoking `<prefix><taskFunctionKey>` with each task's
+ * batch and settling every message from its own outcome. A failed invoke re-queues the messages
+ * without spending a task retry (poison after 5), as the deployed poller does.
+ */
+export function runLocalPoller(options: LocalPollerOptions): Promise<void> {
+  const { registry } = options;
+  return runWorker(options.broker, registry, {
+    queues: options.queues ?? registry.queues.map((queue) => queue.name),
+    concurrency: options.batchSize ?? 10,
+    signal: options.signal,
+    executor: lambdaExecutor({
+      functionName: (task) => deployedFunctionName(registry, task, options.functionPrefix),
+      client: options.client,
+    }),
+    onOutcome: options.onOutcome,
+    logger: { warn: options.warn },
+  });
+}

@@ -1,0 +1,251 @@
+/**
+ * `npm start` end to end, once per broker (`BROKERS=redis,rabbitmq`): the real command as a child
+ * process, real serverless-offline running every function, and the local poller (Redis) or the
+ * local Amazon MQ event source (RabbitMQ) invoking them through serverless-offline's Lambda
+ * endpoint. Requests go to http://localhost:3000 as a person's would.
+ *
+ * Isolation: the broker is database 5 of the local Redis, or a throw-away vhost; the event store
+ * and cron lock are database 5 either way. Only keys this file creates are deleted (the `events`
+ * queue of database 5, the events it posted, the cron tick keys of database 5). Both runs use
+ * ports 3000 and 3002, one after the other; afterAll kills whatever is left of each run.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../src/brokers/redis/keys.js';
+import { isListening } from '../../src/cli/local-offline.js';
+import { EventStore } from '../../src/demo/event-store.js';
+import { BROKERS } from '../helpers/brokers.js';
+import { sendCeleryTasks } from '../helpers/celery.js';
+import { eventually, getEvent, mapLimit, NpmStart, postJson, ROOT } from '../helpers/npm-start.js';
+import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
+import { deleteKeysWithPrefix, deleteQueueKeys, freePort, redisUrl } from '../helpers/redis.js';
+
+const DB = 5;
+const STORE_URL = redisUrl(DB);
+const QUEUE = 'events';
+const EVENT_PREFIX = 'demo:event:';
+/** The cron task fires every minute: from boot, its first run is at most a minute away. */
+const CRON_WAIT_MS = 75_000;
+
+const run = promisify(execFile);
+
+/** `npx serverless-celery …` (the CLI of this repository). */
+async function cli(args: string[]): Promise<string> {
+  const { stdout } = await run('npx', ['--no-install', 'serverless-celery', ...args], {
+    cwd: ROOT,
+    timeout: 60_000,
+  });
+  return stdout;
+}
+
+/** The live outcome lines of task id `id`. */
+function outcomeLines(app: NpmStart, id: string): string[] {
+  return app.lines(id).filter((line) => /^\d\d:\d\d:\d\d {2}/.test(line));
+}
+
+describe('npm start with a broker nobody runs', () => {
+  it.each([
+    ['redis', (port: number) => `redis://127.0.0.1:${port}/0`, 'redis-server --daemonize yes'],
+    [
+      'rabbitmq',
+      (port: number) => `amqp://guest:guest@127.0.0.1:${port}/`,
+      'rabbitmq-server -detached',
+    ],
+  ])(
+    'says so in one line with the command that starts %s, and exits non-zero',
+    async (_kind, url, command) => {
+      const app = new NpmStart({ BROKER_URL: url(await freePort()), STORE_URL });
+      try {
+        const exit = await app.exited;
+        const ours = app
+          .output()
+          .split('\n')
+          .filter((line) => line.startsWith('No broker'));
+
+        expect(exit.code).not.toBe(0);
+        expect(ours).toHaveLength(1);
+        expect(ours[0]).toContain('connection refused');
+        expect(ours[0]).toContain(`Start one: ${command}`);
+        expect(app.output()).not.toMatch(/^\s+at /m);
+        expect(app.output()).not.toContain('Starting serverless-offline');
+      } finally {
+        await app.kill();
+      }
+    },
+    30_000,
+  );
+});
+
+describe.each(BROKERS)('npm start on %s', (kind) => {
+  const admin = new Redis(STORE_URL);
+  const store = new EventStore(STORE_URL);
+  const eventIds: string[] = [];
+  let vhost: TestVhost | undefined;
+  let brokerUrl: string;
+  let app: NpmStart;
+
+  const postEvent = async (payload: unknown) => {
+    const { status, body } = await postJson('/events', payload);
+    expect(status).toBe(202);
+    eventIds.push(body.id as string);
+    return body as { id: string; task_id: string };
+  };
+  const saved = (id: string, timeoutMs = 20_000) =>
+    eventually(
+      async () => {
+        const event = await getEvent(id);
+        return event?.status === 'saved' ? event : undefined;
+      },
+      timeoutMs,
+      `event ${id} to be saved`,
+    );
+
+  beforeAll(async () => {
+    if (kind === 'rabbitmq') vhost = await createTestVhost();
+    else await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
+    brokerUrl = vhost?.url ?? STORE_URL;
+    app = new NpmStart({ BROKER_URL: brokerUrl, STORE_URL });
+    await app.waitFor(/^Ready in [\d.]+ s/m, 120_000);
+    console.info(`${kind}: npm start ready after ${(app.elapsedMs / 1000).toFixed(1)} s`);
+  }, 150_000);
+
+  afterAll(async () => {
+    await app?.kill();
+    if (kind === 'redis') await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
+    if (eventIds.length > 0) await admin.del(...eventIds.map((id) => `${EVENT_PREFIX}${id}`));
+    await deleteKeysWithPrefix(admin, '_sc.cron.');
+    await vhost?.remove();
+    await store.close();
+    await admin.quit();
+  }, 60_000);
+
+  it('prints where to send requests, and serverless-offline runs no poller of its own', () => {
+    const output = app.output();
+
+    expect(output).toContain('POST http://localhost:3000/events');
+    expect(output).toContain('GET  http://localhost:3000/events/{id}');
+    expect(output).toContain('POST http://localhost:3000/tasks/{name}');
+    expect(output).toContain('through http://127.0.0.1:3002');
+    // The scheduled drain would race the local poller and invoke the real AWS endpoint.
+    expect(output).toContain('[offline] Scheduling [poller] cron: disabled');
+  });
+
+  it('saves all of 100 events posted to POST /events', async () => {
+    const started = Date.now();
+    const posted = await mapLimit(
+      Array.from({ length: 100 }, (_, index) => index),
+      10,
+      (index) => postEvent({ n: index }),
+    );
+    const pending = new Set(posted.map(({ id }) => id));
+    await eventually(
+      async () => {
+        await mapLimit([...pending], 10, async (id) => {
+          if ((await getEvent(id))?.status === 'saved') pending.delete(id);
+        });
+        return pending.size === 0 ? true : undefined;
+      },
+      60_000,
+      'all 100 events to be saved',
+    );
+    console.info(`${kind}: 100 events posted and saved in ${Date.now() - started} ms`);
+
+    for (const { task_id } of posted) {
+      expect(outcomeLines(app, task_id).join('\n')).toMatch(/ingest\.save_event .* succeeded/);
+    }
+  }, 90_000);
+
+  it('retries a transient store error after its delays, then saves the event', async () => {
+    const { id, task_id } = await postEvent({ simulate: 'transient', times: 2 });
+
+    const event = await saved(id);
+    const lines = outcomeLines(app, task_id);
+
+    expect(event.attempts).toBe(3);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/attempt 1 +retry/);
+    expect(lines[1]).toMatch(/attempt 2 +retry/);
+    expect(lines[2]).toMatch(/attempt 3 +succeeded/);
+    if (kind === 'redis') {
+      // The poller sees each outcome; the dispatcher answers the feeder with counts only.
+      expect(lines[0]).toMatch(/retry in \d+\.\ds \(StoreUnavailableError: store busy/);
+    }
+  }, 30_000);
+
+  it('dead-letters an excluded error, and a replay of the fixed event saves it', async () => {
+    const { id, task_id } = await postEvent({ simulate: 'bug' });
+    const [line] = await app.waitFor(new RegExp(`${task_id} +attempt 1 +dead.*`), 20_000);
+    const [dead] = JSON.parse(
+      await cli(['dlq', 'show', task_id, '--queue', QUEUE, '--broker', brokerUrl, '--json']),
+    ) as { reason: string; errorType: string }[];
+
+    expect(dead).toMatchObject({ reason: 'excluded', errorType: 'TypeError' });
+    if (kind === 'redis') expect(line).toContain('dead-lettered: excluded (TypeError');
+
+    // The bug is fixed (here: the payload), then the dead letter is replayed.
+    await admin.hset(`${EVENT_PREFIX}${id}`, 'payload', JSON.stringify({ fixed: true }));
+    const replayed = await cli([
+      'dlq',
+      'replay',
+      '--queue',
+      QUEUE,
+      '--task',
+      'ingest.save_event',
+      '--broker',
+      brokerUrl,
+    ]);
+    const event = await saved(id);
+
+    expect(replayed).toContain(`replayed 1 dead letter(s) to ${QUEUE}`);
+    expect(event.attempts).toBe(2);
+    expect(outcomeLines(app, task_id).at(-1)).toMatch(/attempt 1 +succeeded/);
+  }, 60_000);
+
+  it('runs a task sent by Python Celery (send_task) in the task function of serverless-offline', async () => {
+    const id = await store.create({ from: 'python' });
+    eventIds.push(id);
+    const invokesBefore = app.lines('(λ: task-ingest-save_event) RequestId').length;
+
+    const [sent] = await sendCeleryTasks({
+      broker: brokerUrl,
+      queue: QUEUE,
+      task: 'ingest.save_event',
+      kwargs: { event_id: id },
+    });
+    const event = await saved(id);
+
+    expect(event.attempts).toBe(1);
+    expect(outcomeLines(app, sent?.id ?? '?').join('\n')).toMatch(/attempt 1 +succeeded/);
+    expect(app.lines('(λ: task-ingest-save_event) RequestId').length).toBeGreaterThan(
+      invokesBefore,
+    );
+  }, 60_000);
+
+  it(
+    'fires ingest.cleanup on its schedule and runs it in its task function',
+    async () => {
+      const fired = await app.waitFor(
+        /^\d\d:\d\d:\d\d {2}ingest\.cleanup +\S+ +attempt 1 +(.+)$/m,
+        Math.max(5_000, CRON_WAIT_MS - app.elapsedMs),
+      );
+
+      expect(fired[1]).toMatch(/^succeeded/);
+      expect(app.output()).toContain(
+        '[offline] Successfully invoked scheduled function: [cron-ingest-cleanup]',
+      );
+    },
+    CRON_WAIT_MS + 20_000,
+  );
+
+  it('stops the poller and serverless-offline on Ctrl-C and exits 0', async () => {
+    app.interrupt();
+    const exit = await app.exited;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(app.output()).toMatch(/Stopping: the poller settles what it holds[\s\S]*\nStopped\.\n/);
+    expect(await isListening('127.0.0.1', 3000)).toBe(false);
+    expect(await isListening('127.0.0.1', 3002)).toBe(false);
+  }, 30_000);
+});

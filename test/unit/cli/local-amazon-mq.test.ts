@@ -1,0 +1,347 @@
+import type { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { ConsumeMessage } from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeRmqEvent, type RmqEvent } from '../../../src/brokers/rabbitmq/amazon-mq-event.js';
+import {
+  type FeederBatch,
+  type FeederChannel,
+  type FeederConnection,
+  feederBatchLines,
+  runAmazonMqFeeder,
+} from '../../../src/cli/local-amazon-mq.js';
+import { toRmqEvent, vhostOf } from '../../../src/cli/local-amazon-mq-event.js';
+import { encodeAmqpMessage, untypeAmqpValue } from '../../../src/core/amqp-codec.js';
+import { createTaskMessage, type TaskMessage } from '../../../src/core/message.js';
+import { createRegistry } from '../../../src/core/registry.js';
+import { defineTask } from '../../../src/core/task.js';
+import { rmqEventMessageOf } from '../../helpers/amazon-mq-event.js';
+import { lambdaPayload, payloadText } from '../../helpers/lambda.js';
+
+const QUEUE = 'events';
+const URL = 'amqp://guest:guest@127.0.0.1:5672/sc-unit';
+const saveEvent = defineTask({ name: 'ingest.save_event', queue: QUEUE }, () => null);
+const registry = createRegistry({ tasks: [saveEvent], queues: [{ name: QUEUE }] });
+
+function taskMessage(index: number): TaskMessage {
+  return createTaskMessage({
+    task: 'ingest.save_event',
+    queue: QUEUE,
+    kwargs: { event_id: `evt-${index}` },
+  });
+}
+
+/** A message as amqplib hands it to a consumer: headers decoded, no AMQP type tags. */
+function consumed(message: TaskMessage, deliveryTag = 1, redelivered = false): ConsumeMessage {
+  const { content, options } = encodeAmqpMessage(message);
+  return {
+    content,
+    fields: {
+      deliveryTag,
+      redelivered,
+      exchange: '',
+      routingKey: QUEUE,
+      consumerTag: 'ctag',
+    },
+    properties: {
+      headers: untypeAmqpValue(options.headers) as Record<string, unknown>,
+      contentType: options.contentType,
+      contentEncoding: options.contentEncoding,
+      deliveryMode: 2,
+      priority: options.priority,
+      correlationId: options.correlationId,
+      replyTo: undefined,
+      expiration: undefined,
+      messageId: undefined,
+      timestamp: undefined,
+      type: undefined,
+      userId: undefined,
+      appId: undefined,
+      clusterId: undefined,
+    },
+  } as ConsumeMessage;
+}
+
+/** A connection whose one consumer channel records what the feeder acks and returns. */
+function fakeConnection() {
+  const acked: number[] = [];
+  const requeued: number[] = [];
+  let deliver: (message: ConsumeMessage | null) => void = () => {};
+  let consuming = false;
+  let cancelled = false;
+  let closed = false;
+  const channel: FeederChannel = {
+    assertExchange: async () => ({}),
+    assertQueue: async () => ({}),
+    bindQueue: async () => ({}),
+    bindExchange: async () => ({}),
+    prefetch: async () => ({}),
+    consume: async (_queue, onMessage) => {
+      deliver = onMessage;
+      consuming = true;
+      return { consumerTag: 'ctag' };
+    },
+    cancel: async () => {
+      cancelled = true;
+    },
+    ack: (message) => acked.push(message.fields.deliveryTag),
+    nack: (message, _allUpTo, requeue) => {
+      if (requeue) requeued.push(message.fields.deliveryTag);
+    },
+    close: async () => {},
+    on: () => channel,
+  };
+  const connection: FeederConnection = {
+    createChannel: async () => channel,
+    close: async () => {
+      closed = true;
+    },
+    on: () => connection,
+  };
+  return {
+    connection,
+    acked,
+    requeued,
+    deliver: (message: ConsumeMessage) => deliver(message),
+    get consuming() {
+      return consuming;
+    },
+    get cancelled() {
+      return cancelled;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+/** A Lambda client standing in for serverless-offline's endpoint: answers what `answer` says. */
+function fakeDispatcher(answer: (event: RmqEvent) => Promise<{ error?: string; body: unknown }>) {
+  const events: RmqEvent[] = [];
+  return {
+    events,
+    client: {
+      async send(command: InvokeCommand) {
+        const event = JSON.parse(payloadText(command)) as RmqEvent;
+        events.push(event);
+        const { error, body } = await answer(event);
+        return {
+          StatusCode: 200,
+          Payload: lambdaPayload(JSON.stringify(body)),
+          ...(error ? { FunctionError: error } : {}),
+        };
+      },
+    },
+  };
+}
+
+const stops: AbortController[] = [];
+afterEach(() => {
+  for (const stop of stops.splice(0)) stop.abort();
+});
+
+/** Starts a feeder on a fake connection; returns what it needs to be observed and stopped. */
+function startFeeder(
+  dispatcher: ReturnType<typeof fakeDispatcher>,
+  options: { batchSize?: number; batchWindowMs?: number } = {},
+) {
+  const fake = fakeConnection();
+  const stop = new AbortController();
+  stops.push(stop);
+  const batches: FeederBatch[] = [];
+  const warnings: string[] = [];
+  const done = runAmazonMqFeeder({
+    url: URL,
+    registry,
+    client: dispatcher.client,
+    functionName: 'svc-dev-dispatcher',
+    signal: stop.signal,
+    onBatch: (batch) => batches.push(batch),
+    warn: (message) => warnings.push(message),
+    connect: async () => fake.connection,
+    batchWindowMs: 20,
+    ...options,
+  });
+  return { fake, stop, batches, warnings, done };
+}
+
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('toRmqEvent', () => {
+  it('frames a consumed message exactly as the test stand-in for the event source does', () => {
+    const message = taskMessage(1);
+
+    const event = toRmqEvent(QUEUE, 'sc-unit', [consumed(message, 1, true)]);
+
+    expect(event.eventSource).toBe('aws:rmq');
+    expect(Object.keys(event.rmqMessagesByQueue)).toEqual(['events::sc-unit']);
+    expect(event.rmqMessagesByQueue['events::sc-unit']).toEqual([rmqEventMessageOf(message, true)]);
+  });
+
+  it('gives the dispatcher back the message that was published, headers and all', () => {
+    const message = {
+      ...createTaskMessage({
+        task: 'ingest.save_event',
+        queue: QUEUE,
+        kwargs: { event_id: 'evt-ü' },
+      }),
+      retries: 2,
+      extraHeaders: { 'x-trace': 'abc', 'x-count': 3 },
+    };
+
+    const [delivery] = decodeRmqEvent(toRmqEvent(QUEUE, '/', [consumed(message)]));
+
+    expect(delivery?.queue).toBe(QUEUE);
+    expect(delivery?.vhost).toBe('/');
+    expect(delivery?.result).toMatchObject({
+      ok: true,
+      message: {
+        id: message.id,
+        task: 'ingest.save_event',
+        kwargs: { event_id: 'evt-ü' },
+        retries: 2,
+        extraHeaders: { 'x-trace': 'abc', 'x-count': 3 },
+      },
+    });
+  });
+});
+
+describe('vhostOf', () => {
+  it.each([
+    ['amqp://guest:guest@127.0.0.1:5672/', '/'],
+    ['amqp://guest:guest@127.0.0.1:5672', '/'],
+    ['amqp://guest:guest@127.0.0.1:5672/%2F', '/'],
+    ['amqps://u:p@b-1.mq.amazonaws.com:5671/tasks', 'tasks'],
+  ])('reads the vhost of %s as %s', (url, vhost) => {
+    expect(vhostOf(url)).toBe(vhost);
+  });
+});
+
+describe('runAmazonMqFeeder', () => {
+  it('acknowledges a batch only once the dispatcher has returned success', async () => {
+    let release: () => void = () => {};
+    const answered = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const dispatcher = fakeDispatcher(async () => {
+      await answered;
+      return { body: { succeeded: 2 } };
+    });
+    const { fake, stop, batches, done } = startFeeder(dispatcher);
+
+    await until(() => fake.consuming);
+    fake.deliver(consumed(taskMessage(1), 1));
+    fake.deliver(consumed(taskMessage(2), 2));
+    await until(() => dispatcher.events.length === 1);
+
+    expect(fake.acked).toEqual([]);
+
+    release();
+    await until(() => fake.acked.length === 2);
+    stop.abort();
+    await done;
+
+    expect(fake.acked).toEqual([1, 2]);
+    expect(fake.requeued).toEqual([]);
+    expect(batches.map((batch) => batch.result)).toEqual([{ ok: true, counts: { succeeded: 2 } }]);
+  });
+
+  it('sends at most batchSize messages per event, one event at a time', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const dispatcher = fakeDispatcher(async (event) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      const count = Object.values(event.rmqMessagesByQueue).flat().length;
+      return { body: { succeeded: count } };
+    });
+    const { fake, stop, done } = startFeeder(dispatcher, { batchSize: 10 });
+
+    await until(() => fake.consuming);
+    for (let tag = 1; tag <= 25; tag++) fake.deliver(consumed(taskMessage(tag), tag));
+    await until(() => fake.acked.length === 25);
+    stop.abort();
+    await done;
+
+    const sizes = dispatcher.events.map(
+      (event) => Object.values(event.rmqMessagesByQueue)[0]?.length,
+    );
+    expect(sizes).toEqual([10, 10, 5]);
+    expect(most).toBe(1);
+  });
+
+  it('returns a batch to the queue when the dispatcher fails', async () => {
+    const dispatcher = fakeDispatcher(async () => ({
+      error: 'Unhandled',
+      body: { errorMessage: 'boom' },
+    }));
+    const { fake, stop, batches, done } = startFeeder(dispatcher);
+
+    await until(() => fake.consuming);
+    fake.deliver(consumed(taskMessage(1), 7));
+    await until(() => batches.length === 1);
+    // The feeder waits before handing the batch back (no tight loop on a failing function);
+    // stopping cuts the wait short.
+    stop.abort();
+    await done;
+
+    expect(batches[0]?.result).toEqual({
+      ok: false,
+      error: expect.stringContaining('svc-dev-dispatcher failed (Unhandled)'),
+    });
+    expect(fake.acked).toEqual([]);
+    expect(fake.requeued).toEqual([7]);
+  });
+
+  it('on stop, cancels its consumer, returns what it holds, and closes the connection', async () => {
+    const dispatcher = fakeDispatcher(async () => ({ body: { succeeded: 1 } }));
+    const { fake, stop, done } = startFeeder(dispatcher, { batchWindowMs: 60_000 });
+
+    await until(() => fake.consuming);
+    fake.deliver(consumed(taskMessage(1), 3));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    stop.abort();
+    await done;
+
+    expect(dispatcher.events).toEqual([]);
+    expect(fake.requeued).toEqual([3]);
+    expect(fake.cancelled).toBe(true);
+    expect(fake.closed).toBe(true);
+  });
+});
+
+describe('feederBatchLines', () => {
+  const messages = [taskMessage(1), taskMessage(2)];
+  const event = toRmqEvent(QUEUE, '/', [
+    consumed(messages[0] as TaskMessage, 1),
+    consumed(messages[1] as TaskMessage, 2),
+  ]);
+
+  it.each([
+    [{ ok: true, counts: { succeeded: 2 } }, 'succeeded'],
+    [{ ok: true, counts: { succeeded: 1, retry: 1 } }, 'in a batch of succeeded 1, retry 1'],
+    [
+      { ok: false, error: 'timed out' },
+      'dispatcher failed, batch returned to the queue: timed out',
+    ],
+  ] as const)('describes every message of a batch answered %j as %s', (result, outcome) => {
+    const lines = feederBatchLines({ queue: QUEUE, event, durationMs: 12, result });
+
+    expect(lines).toEqual(
+      messages.map(({ id }) => ({
+        task: 'ingest.save_event',
+        id,
+        attempt: 1,
+        outcome,
+        durationMs: 12,
+      })),
+    );
+  });
+});
