@@ -355,6 +355,17 @@ describe('osls package, Redis (the defaults)', () => {
     ]);
   });
 
+  it('requires IAM-signed requests to publish tasks over HTTP', () => {
+    const auth = Object.fromEntries(
+      resourcesOfType(service.template, 'AWS::ApiGatewayV2::Route').map(([, resource]) => [
+        resource.Properties.RouteKey,
+        resource.Properties.AuthorizationType ?? 'NONE',
+      ]),
+    );
+
+    expect(auth['POST /tasks/{name}']).toBe('AWS_IAM');
+  });
+
   it('runs the poller every minute and each cron-* function at the schedule of its task', () => {
     const rules = scheduleRules(service.template);
     const cronRules = rules.filter(([key]) => key?.startsWith('cron-'));
