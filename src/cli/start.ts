@@ -135,7 +135,8 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
     host: HOST,
     httpPort,
     lambdaPort,
-    params: { brokerUrl, storeUrl, cronLockUrl, pollerSchedule: 'false' },
+    // serverless-offline cannot start with the producer route's aws_iam authorizer.
+    params: { brokerUrl, storeUrl, cronLockUrl, pollerSchedule: 'false', producerAuth: 'none' },
     // serverless-offline spaces its output with blank lines; between live lines they only scroll.
     onLine: (line) => {
       if (line.trim() !== '') print(`[offline] ${line}`);
