@@ -5,7 +5,7 @@
  * tick, as Sentry's scheduler does.
  */
 import middy from '@middy/core';
-import { Redis } from 'ioredis';
+import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { nextRuns, type Schedule } from '../core/schedule.js';
@@ -37,33 +37,7 @@ export interface TickLock {
 
 /** A {@link TickLock} on Redis (`SET key 1 NX EX ttl`). */
 export function redisTickLock(url: string): TickLock {
-  let redis: Redis | undefined;
-  const client = () => {
-    if (!redis) {
-      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      // Without a listener ioredis prints every failed reconnect as an unhandled 'error' event;
-      // the failing command rejects with the reason, and that is where it is reported.
-      redis.on('error', () => {});
-    }
-    return redis;
-  };
-  return {
-    async claim(key, ttlSeconds) {
-      const ttl = Math.max(1, Math.ceil(ttlSeconds));
-      return (await client().set(key, '1', 'EX', ttl, 'NX')) === 'OK';
-    },
-    async release(key) {
-      await client().del(key);
-    },
-    async close() {
-      const open = redis;
-      redis = undefined;
-      await open?.quit().catch(() => {
-        // Never connected or already gone: nothing left to close.
-        open.disconnect();
-      });
-    },
-  };
+  return redisOnceStore(url);
 }
 
 /** Options of {@link createCronHandler}. */
