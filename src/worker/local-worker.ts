@@ -2,11 +2,24 @@
  * The long-lived worker loop (`serverless-celery worker`, like `sentry run worker`): receive a
  * batch, dispatch it to an executor (in-process, or the task's Lambda function), settle the batch
  * in one round trip, and keep the broker's housekeeping going (due delays, stale holds).
+ *
+ * The next batch is asked for as soon as the current one's settlement is sent, so the broker
+ * answers both in one round trip (bench/drain.ts, Redis: about 15 000 → 20 000 messages/s at the
+ * default concurrency). It is taken only while `keepTaking()` holds, at the moment the previous
+ * batch is settled, exactly as the loop would take it one round trip later.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
 import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
 import { localExecutor, type TaskExecutor } from './executor.js';
+
+/** Most delayed messages moved per `promoteDue` call. */
+const PROMOTE_BATCH = 1000;
+/**
+ * Least time between two promotions of a queue's delayed messages while it is busy (one round
+ * trip saved per batch). An idle queue is promoted once per receive wait (`waitMs`), as before.
+ */
+const PROMOTE_EVERY_MS = 100;
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions extends DispatchOptions {
@@ -47,21 +60,48 @@ export async function runWorker(
   let lastRestore = 0;
   let turn = 0;
   let failures = 0;
-  while (keepTaking()) {
+  /** When each queue's delayed messages are next promoted (`Date.now()` ms). */
+  const promoteAt = new Map<string, number>();
+  /** Housekeeping, then a receive from the next queue in turn. */
+  const take = async (): Promise<Delivery[]> => {
     const queue = options.queues[turn++ % options.queues.length] as string;
-    try {
-      if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
-        lastRestore = Date.now();
-        await broker.restoreStale();
+    if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
+      lastRestore = Date.now();
+      await broker.restoreStale();
+    }
+    if (broker.promoteDue && Date.now() >= (promoteAt.get(queue) ?? 0)) {
+      const moved = await broker.promoteDue(queue, PROMOTE_BATCH);
+      // A full batch means more are due: promote again on the queue's next turn.
+      promoteAt.set(queue, moved >= PROMOTE_BATCH ? 0 : Date.now() + PROMOTE_EVERY_MS);
+    }
+    return broker.receive(queue, {
+      max: concurrency,
+      waitMs: options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  };
+  /** The next batch, asked for while the current one's settlement is on its way. */
+  let next: Promise<Delivery[]> | undefined;
+  const settler: Pick<Broker, 'settle'> = {
+    settle(items) {
+      const settled = broker.settle(items);
+      if (!next && keepTaking()) {
+        next = take();
+        // Awaited on the next turn (or after the back-off, if settling fails): this only keeps
+        // a failure in between from being reported as unhandled.
+        next.catch(() => undefined);
       }
-      await broker.promoteDue?.(queue);
-      const deliveries = await broker.receive(queue, {
-        max: concurrency,
-        waitMs: options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      return settled;
+    },
+  };
+  // A batch already asked for is run and settled even once the worker is told to stop.
+  while (next || keepTaking()) {
+    try {
+      const taking = next ?? take();
+      next = undefined;
+      const deliveries = await taking;
       if (deliveries.length > 0)
-        await dispatchBatch(broker, registry, deliveries, executor, options);
+        await dispatchBatch(settler, registry, deliveries, executor, options);
       failures = 0;
     } catch (error) {
       // The broker is down or restarting: what we hold is restored by the broker (Redis after

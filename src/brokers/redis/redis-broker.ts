@@ -42,6 +42,8 @@ export interface RedisBrokerOptions extends BrokerOptionsBase {
 
 /** kombu holds its restore mutex for 300 s; so do we. */
 const RESTORE_MUTEX_TTL_MS = 300_000;
+/** Most envelopes per LPUSH of a publish (the arguments of one call stay few). */
+const LPUSH_CHUNK = 1000;
 /** How many stale entries one restore pass handles. */
 const RESTORE_BATCH = 1000;
 /**
@@ -108,6 +110,7 @@ export class RedisBroker implements Broker {
     const transaction = redis.multi();
     const now = new Date(this.#now());
     const binding: string[] = [];
+    const lists = new Map<string, string[]>();
     for (const message of messages) {
       const queue = message.routingKey;
       // Once per queue and batch: a batch of n messages to one new queue needs one SADD, not n.
@@ -117,7 +120,17 @@ export class RedisBroker implements Broker {
         binding.push(queue);
       }
       const encoded = encodeRedisMessage(message, { now });
-      transaction.lpush(this.#keys.prefixed(encoded.key), encoded.envelope);
+      const list = this.#keys.prefixed(encoded.key);
+      const envelopes = lists.get(list);
+      if (envelopes) envelopes.push(encoded.envelope);
+      else lists.set(list, [encoded.envelope]);
+    }
+    // One LPUSH per list and 1000 envelopes, in publishing order (consumed in that order, as n
+    // single LPUSHes would be): a batch costs the client a third of the time (bench/publish.ts).
+    for (const [list, envelopes] of lists) {
+      for (let start = 0; start < envelopes.length; start += LPUSH_CHUNK) {
+        transaction.lpush(list, ...envelopes.slice(start, start + LPUSH_CHUNK));
+      }
     }
     await this.#exec(transaction, `publish ${messages.length} message(s)`);
     for (const queue of binding) this.#bound.add(queue);

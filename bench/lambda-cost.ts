@@ -1,0 +1,157 @@
+/**
+ * Lambda cost: the minified bundle of every function, built as serverless.yml builds it
+ * (esbuild: ESM, minified, tree-shaken, `.mjs`, the createRequire banner, `@aws-sdk/*` left to
+ * the runtime), and the cold init of a per-task function: a fresh `node` process imports the
+ * bundle and answers a first invocation (one message) with a fake context. Node's own start-up
+ * is left out, as Lambda bills it to the runtime.
+ *
+ * Two task functions: the demo's `task-ingest-save_event` (its registry module also builds the
+ * broker runtime, and its task reads the demo's Redis store: the first invocation connects) and
+ * `bench/lambda/noop-task.ts`, a no-op task with a registry of its own (the framework alone).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { build, type Metafile } from 'esbuild';
+import { createTaskMessage } from '../src/core/message.js';
+import { toRawDelivery } from '../src/core/wire.js';
+import { BENCH_DIR, type Figure, log, measure, REDIS_URL, round, runScript } from './harness.js';
+
+const run = promisify(execFile);
+const ROOT = join(BENCH_DIR, '..');
+
+/** serverless.yml's `custom.esbuild`, as serverless-esbuild hands it to esbuild. */
+async function bundle(
+  entry: string,
+  outdir: string,
+): Promise<{ file: string; metafile: Metafile }> {
+  const result = await build({
+    entryPoints: [entry],
+    outdir,
+    bundle: true,
+    minify: true,
+    treeShaking: true,
+    format: 'esm',
+    outExtension: { '.js': '.mjs' },
+    platform: 'node',
+    target: 'node22',
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
+    mainFields: ['module', 'main'],
+    external: ['@aws-sdk/*'],
+    sourcemap: false,
+    metafile: true,
+    logLevel: 'error',
+  });
+  return { file: join(outdir, `${basename(entry, '.ts')}.mjs`), metafile: result.metafile };
+}
+
+/** The three biggest contributors to a bundle, by package (or our src/ folder). */
+function biggest(metafile: Metafile): string {
+  const byOwner = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const owner =
+        /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ??
+        /^(src\/[^/]+|bench|functions)/.exec(path)?.[1] ??
+        path;
+      byOwner.set(owner, (byOwner.get(owner) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...byOwner]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([owner, bytes]) => `${owner} ${round(bytes / 1024)}`)
+    .join(', ');
+}
+
+/** Import + first invocation of a bundled task function, in a fresh process (ms). */
+async function coldInit(file: string, task: string, kwargs: Record<string, string>) {
+  const raw = toRawDelivery(createTaskMessage({ task, queue: 'bench', kwargs }));
+  const script = `
+    const started = performance.now();
+    const { handler } = await import(${JSON.stringify(file)});
+    const loaded = performance.now();
+    const context = {
+      functionName: 'bench', awsRequestId: 'bench', callbackWaitsForEmptyEventLoop: false,
+      getRemainingTimeInMillis: () => 30000,
+    };
+    const result = await handler({ messages: [${JSON.stringify(raw)}] }, context);
+    const done = performance.now();
+    console.log(JSON.stringify({ load: loaded - started, total: done - started, outcome: result.outcomes[0].kind }));
+    process.exit(0);
+  `;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: ROOT,
+    env: { ...process.env, STORE_URL: REDIS_URL, BROKER_URL: REDIS_URL },
+    timeout: 60_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    load: number;
+    total: number;
+    outcome: string;
+  };
+}
+
+await runScript('lambda-cost', async (add) => {
+  const outdir = await mkdtemp(join(tmpdir(), 'sc-bench-lambda-'));
+  try {
+    const functions = (await readdir(join(ROOT, 'functions')))
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => join(ROOT, 'functions', name));
+    const entries = [...functions, join(BENCH_DIR, 'lambda', 'noop-task.ts')];
+    const built = new Map<string, string>();
+    for (const entry of entries) {
+      const name = basename(entry, '.ts');
+      const { file, metafile } = await bundle(entry, outdir);
+      built.set(name, file);
+      const kib = (await stat(file)).size / 1024;
+      const figure: Figure = {
+        id: `lambda.size.${name}`,
+        system: 'ours',
+        broker: 'none',
+        label: name === 'noop-task' ? 'no-op task function (bench)' : name,
+        settings: 'only',
+        unit: 'KiB',
+        value: round(kib),
+        samples: [round(kib)],
+        note: `biggest (KiB): ${biggest(metafile)}`,
+      };
+      log(`${figure.id}: ${figure.value} KiB (${figure.note})`);
+      await add(figure);
+    }
+    const inits: [string, string, Record<string, string>][] = [
+      ['noop-task', 'bench.noop', {}],
+      ['task-ingest-save_event', 'ingest.save_event', { event_id: 'bench-missing' }],
+    ];
+    for (const [name, task, kwargs] of inits) {
+      const file = built.get(name) as string;
+      const loads: number[] = [];
+      await add(
+        measure(
+          {
+            id: `lambda.init.${name}`,
+            system: 'ours',
+            broker: 'none',
+            label: `${name}: import + first invocation`,
+            settings: 'only',
+            unit: 'ms',
+          },
+          async () => {
+            const result = await coldInit(file, task, kwargs);
+            if (result.outcome !== 'succeeded' && result.outcome !== 'ignored') {
+              throw new Error(`${name} answered ${result.outcome}`);
+            }
+            loads.push(round(result.load));
+            return result.total;
+          },
+        ).then((figure) => ({ ...figure, note: `of which import: ${loads.join(', ')} ms` })),
+      );
+    }
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
+});

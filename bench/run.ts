@@ -1,0 +1,277 @@
+/**
+ * `npm run bench`: runs every measurement script, one after the other, each in a process of its
+ * own; then prints the results and the ratios against the targets, and writes
+ * `bench/results/latest.json`, `latest.md` (the README's tables) and `chart.svg`.
+ *
+ *   npm run bench                      everything (about 12 minutes on 2 cores)
+ *   npm run bench -- drain latency     some scripts only (the others' last parts are reused)
+ *   npm run bench -- none              no script: the tables and chart of the last parts
+ *   BENCH_SCALE=0.1 BENCH_RUNS=1 npm run bench   a quick smoke run
+ *
+ * Isolation: Redis database 13 (BENCH_REDIS_URL) and the RabbitMQ vhost `sc-bench`
+ * (BENCH_AMQP_VHOST), created here and deleted at the end.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { renderChart } from './chart.js';
+import {
+  BENCH_DIR,
+  createVhost,
+  deleteVhost,
+  type Figure,
+  type Part,
+  PYTHON,
+  RESULTS_DIR,
+  RUNS,
+  readPart,
+  round,
+  SCALE,
+} from './harness.js';
+
+const SCRIPTS = ['floor', 'publish', 'drain', 'latency', 'delays', 'lambda-cost'] as const;
+const run = promisify(execFile);
+
+/** A target from the issue: a ratio of ours to a reference, or a bound on our own figure. */
+interface Target {
+  readonly what: string;
+  /** Our figures it applies to: the default setting first, then the best. */
+  readonly ours: readonly string[];
+  /** The reference figure (a ratio target), or none (a bound on ours). */
+  readonly reference?: string;
+  /** Ratio at least (`min`) or value at most (`max`); `p99` bounds the p99 of a latency. */
+  readonly min?: number;
+  readonly max?: number;
+  readonly p99?: boolean;
+}
+
+const TARGETS: readonly Target[] = [
+  {
+    what: 'Redis drain ÷ Celery solo',
+    ours: ['drain.redis.ours', 'drain.redis.ours-c50'],
+    reference: 'drain.redis.celery-solo',
+    min: 10,
+  },
+  {
+    what: 'Redis drain ÷ BullMQ concurrency 50',
+    ours: ['drain.redis.ours', 'drain.redis.ours-c50'],
+    reference: 'drain.redis.bullmq-c50',
+    min: 1.2,
+  },
+  {
+    what: 'RabbitMQ drain ÷ Celery prefork -c 2',
+    ours: ['drain.amqp.ours', 'drain.amqp.ours-c50'],
+    reference: 'drain.amqp.celery-prefork',
+    min: 5,
+  },
+  {
+    what: 'RabbitMQ drain ÷ raw amqplib, Celery-shaped messages',
+    ours: ['drain.amqp.ours', 'drain.amqp.ours-c50'],
+    reference: 'floor.amqp.consume-celery',
+    min: 0.6,
+  },
+  {
+    what: 'RabbitMQ drain ÷ raw amqplib, bare messages',
+    ours: ['drain.amqp.ours', 'drain.amqp.ours-c50'],
+    reference: 'floor.amqp.consume',
+    min: 0.6,
+  },
+  {
+    what: 'Redis batched publish ÷ BullMQ add, many in flight',
+    ours: ['publish.redis.ours-batch'],
+    reference: 'publish.redis.bullmq-inflight',
+    min: 2,
+  },
+  {
+    what: 'Redis batched publish ÷ Celery send_task',
+    ours: ['publish.redis.ours-batch'],
+    reference: 'publish.redis.celery',
+    min: 15,
+  },
+  { what: 'Latency p50, Redis (ms)', ours: ['latency.redis.ours'], max: 1 },
+  { what: 'Latency p99, Redis (ms)', ours: ['latency.redis.ours'], max: 3, p99: true },
+  { what: 'Latency p50, RabbitMQ (ms)', ours: ['latency.amqp.ours'], max: 1 },
+  { what: 'Latency p99, RabbitMQ (ms)', ours: ['latency.amqp.ours'], max: 3, p99: true },
+  {
+    what: 'Task function bundle (KiB), demo / no-op task',
+    ours: ['lambda.size.task-ingest-save_event', 'lambda.size.noop-task'],
+    max: 250,
+  },
+  {
+    what: 'Task function cold init (ms), demo / no-op task',
+    ours: ['lambda.init.task-ingest-save_event', 'lambda.init.noop-task'],
+    max: 150,
+  },
+];
+
+interface TargetResult {
+  readonly what: string;
+  readonly target: string;
+  /** One value per figure of `ours`: a ratio, or our own value. */
+  readonly values: (number | null)[];
+  readonly met: (boolean | null)[];
+}
+
+function evaluate(figures: Map<string, Figure>): TargetResult[] {
+  return TARGETS.map((target) => {
+    const reference = target.reference ? figures.get(target.reference) : undefined;
+    const values = target.ours.map((id) => {
+      const figure = figures.get(id);
+      if (!figure) return null;
+      const own = target.p99 ? (figure.p99 ?? null) : figure.value;
+      if (own === null) return null;
+      if (!target.reference) return own;
+      return reference ? round(own / reference.value) : null;
+    });
+    const met = values.map((value) =>
+      value === null
+        ? null
+        : target.min !== undefined
+          ? value >= target.min
+          : value <= (target.max ?? 0),
+    );
+    return {
+      what: target.what,
+      target: target.min !== undefined ? `≥ ${target.min}×` : `≤ ${target.max}`,
+      values,
+      met,
+    };
+  });
+}
+
+async function version(command: string, args: string[], pattern: RegExp): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(command, args, { timeout: 60_000 });
+    return pattern.exec(stdout + stderr)?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+async function packageVersion(name: string): Promise<string> {
+  const json = await readFile(join(BENCH_DIR, '..', 'node_modules', name, 'package.json'), 'utf8');
+  return (JSON.parse(json) as { version: string }).version;
+}
+
+async function machine(): Promise<Record<string, string>> {
+  return {
+    cpu: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
+    memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+    kernel: `Linux ${release()}`,
+    node: process.version,
+    redis: await version('redis-server', ['--version'], /v=(\S+)/),
+    rabbitmq: await version('rabbitmqctl', ['version'], /^(\S+)/),
+    celery: await version(
+      PYTHON,
+      ['-c', 'import celery, kombu; print(celery.__version__, kombu.__version__)'],
+      /^(.+)$/m,
+    ),
+    bullmq: await packageVersion('bullmq'),
+    'celery-node': await packageVersion('celery-node'),
+  };
+}
+
+function runScript(script: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, `${script}.ts`)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, BENCH_RUNNER: '1' },
+    });
+    child.on('exit', resolve);
+  });
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function describe(figure: Figure): string {
+  if (figure.p99 !== undefined) return `${figure.value} / ${figure.p99}`;
+  return String(figure.value);
+}
+
+function figureRows(figures: readonly Figure[]): string[][] {
+  return figures.map((figure) => [
+    figure.id.split('.').slice(0, 2).join(' '),
+    figure.label,
+    figure.settings,
+    figure.n === undefined ? '' : String(figure.n),
+    `${describe(figure)} ${figure.p99 !== undefined ? 'ms p50 / p99' : figure.unit}`,
+    figure.note ?? '',
+  ]);
+}
+
+const chosen = process.argv.slice(2);
+const started = Date.now();
+await createVhost();
+let failures = 0;
+try {
+  for (const script of SCRIPTS) {
+    if (chosen.length > 0 && !chosen.includes(script)) continue;
+    if ((await runScript(script)) !== 0) failures++;
+  }
+} finally {
+  await deleteVhost();
+}
+
+const parts = (await Promise.all(SCRIPTS.map(readPart))).filter(
+  (part): part is Part => part !== undefined,
+);
+const figures = parts.flatMap((part) => part.figures);
+const byId = new Map(figures.map((figure) => [figure.id, figure]));
+const targets = evaluate(byId);
+const info = await machine();
+// The run's date is its first script's, so that re-rendering old parts keeps it.
+const date = parts.map((part) => part.startedAt).sort()[0] ?? new Date().toISOString();
+const subtitle = `${date.slice(0, 10)} · ${info.cpu} · ${info.memory} · Node ${info.node} · Redis ${info.redis} · RabbitMQ ${info.rabbitmq} · medians of ${RUNS}`;
+
+const targetRows = targets.map((result) => [
+  result.what,
+  result.target,
+  result.values.map((value) => (value === null ? 'n/a' : String(value))).join(' / '),
+  result.met.map((met) => (met === null ? '?' : met ? 'met' : 'missed')).join(' / '),
+]);
+const markdown = [
+  `Run of ${date} on ${Object.entries(info)
+    .map(([key, value]) => `${key} ${value}`)
+    .join(', ')}; medians of ${RUNS} runs${SCALE === 1 ? '' : `, N scaled by ${SCALE}`}.`,
+  '',
+  table(['target', 'goal', 'ours (default / best)', ''], targetRows),
+  '',
+  table(['measure', 'what', 'settings', 'N', 'result', 'note'], figureRows(figures)),
+  '',
+].join('\n');
+
+await writeFile(
+  join(RESULTS_DIR, 'latest.json'),
+  `${JSON.stringify(
+    {
+      date,
+      machine: info,
+      runs: RUNS,
+      scale: SCALE,
+      seconds: parts.reduce((sum, part) => sum + part.seconds, 0),
+      scripts: parts.map(({ script, startedAt, seconds }) => ({ script, startedAt, seconds })),
+      targets,
+      figures,
+    },
+    null,
+    2,
+  )}\n`,
+);
+// In the repository's own format, so `npm run lint` passes over a fresh run.
+await run(join(BENCH_DIR, '..', 'node_modules', '.bin', 'biome'), [
+  'format',
+  '--write',
+  join(RESULTS_DIR, 'latest.json'),
+]);
+await writeFile(join(RESULTS_DIR, 'latest.md'), markdown);
+await writeFile(join(RESULTS_DIR, 'chart.svg'), renderChart(figures, subtitle));
+process.stdout.write(`\n${markdown}\n`);
+process.stdout.write(
+  `wrote bench/results/latest.json, latest.md and chart.svg in ${Math.round((Date.now() - started) / 1000)} s\n`,
+);
+if (failures > 0) process.exitCode = 1;
