@@ -5,6 +5,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { BrokerError } from '../core/errors.js';
+import { json } from '../lambda/producer-handlers.js';
 import type { LambdaRuntime } from '../lambda/runtime.js';
 import { createPublisher } from '../producer/publisher.js';
 import type { EventStore } from './event-store.js';
@@ -42,12 +43,4 @@ export function createEventsApi(runtime: LambdaRuntime, store: EventStore) {
       }
     },
   );
-}
-
-function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
-  return {
-    statusCode,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  };
 }

@@ -5,7 +5,7 @@
  * tick, as Sentry's scheduler does.
  */
 import middy from '@middy/core';
-import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
+import { defaultOnceStoreUrl, redisOnceStore } from '../brokers/redis/redis-once-store.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { nextRuns, type Schedule } from '../core/schedule.js';
@@ -106,7 +106,6 @@ function cronTask(registry: Registry, task: string) {
 }
 
 function defaultLockUrl(): string {
-  if (process.env.CRON_LOCK_URL) return process.env.CRON_LOCK_URL;
-  const broker = process.env.BROKER_URL;
-  return broker && /^rediss?:/.test(broker) ? broker : 'redis://127.0.0.1:6379/0';
+  // CRON_LOCK_URL, else the once-store rule without ONCE_STORE_URL (the broker if Redis, else local).
+  return process.env.CRON_LOCK_URL || defaultOnceStoreUrl({ BROKER_URL: process.env.BROKER_URL });
 }

@@ -72,7 +72,8 @@ function toHttp(result: PublishResult): APIGatewayProxyStructuredResultV2 {
   return json(status, body);
 }
 
-function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+/** An HTTP API response with a JSON body. */
+export function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode,
     headers: { 'content-type': 'application/json' },

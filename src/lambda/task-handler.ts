@@ -7,11 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import {
-  defaultOnceStoreUrl,
-  needsOnceStore,
-  redisOnceStore,
-} from '../brokers/redis/redis-once-store.js';
+import { onceStoreFor } from '../brokers/redis/redis-once-store.js';
 import { DEAD_LETTER_REASONS, deadLetterForDecodeFailure } from '../core/dead-letter.js';
 import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
@@ -60,9 +56,7 @@ export function createTaskHandler(
   if (lookup.kind === 'unregistered') throw lookup.error;
   const margin = options.safetyMarginMs ?? 1000;
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
-  const store =
-    options.store ??
-    (needsOnceStore([lookup.task]) ? redisOnceStore(defaultOnceStoreUrl()) : undefined);
+  const store = onceStoreFor([lookup.task], options.store);
 
   const runAll = (
     event: TaskInvocation,

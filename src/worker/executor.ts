@@ -3,11 +3,7 @@
  * runs them in this process (`worker --invoke local`, tests, the demo); the Lambda executor
  * invokes the task's function (`src/lambda/lambda-executor.ts`).
  */
-import {
-  defaultOnceStoreUrl,
-  needsOnceStore,
-  redisOnceStore,
-} from '../brokers/redis/redis-once-store.js';
+import { onceStoreFor } from '../brokers/redis/redis-once-store.js';
 import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { type RunOptions, runMessage } from '../core/run-task.js';
@@ -30,10 +26,8 @@ export interface TaskExecutor {
  * the broker's Redis.
  */
 export function localExecutor(registry: Registry, runOptions: RunOptions = {}): TaskExecutor {
-  const options =
-    runOptions.store || !needsOnceStore(registry.tasks)
-      ? runOptions
-      : { ...runOptions, store: redisOnceStore(defaultOnceStoreUrl()) };
+  const store = onceStoreFor(registry.tasks, runOptions.store);
+  const options = store ? { ...runOptions, store } : runOptions;
   return {
     execute: (_task, messages) =>
       Promise.all(

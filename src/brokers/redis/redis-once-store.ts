@@ -55,3 +55,14 @@ export function needsOnceStore(
 ): boolean {
   return tasks.some((task) => task.options.atMostOnce || task.options.idempotent);
 }
+
+/**
+ * The once store `tasks` run with: `given`, else — when one of them records its runs — Redis at
+ * {@link defaultOnceStoreUrl}, else none (no connection is made for tasks that do not need it).
+ */
+export function onceStoreFor(
+  tasks: Parameters<typeof needsOnceStore>[0],
+  given?: OnceStore,
+): OnceStore | undefined {
+  return given ?? (needsOnceStore(tasks) ? redisOnceStore(defaultOnceStoreUrl()) : undefined);
+}
