@@ -1,13 +1,14 @@
 /**
  * Lambda cost: the minified bundle of every function, built as serverless.yml builds it
  * (esbuild: ESM, minified, tree-shaken, `.mjs`, the createRequire banner, `@aws-sdk/*` left to
- * the runtime), and the cold init of a per-task function: a fresh `node` process imports the
- * bundle and answers a first invocation (one message) with a fake context. Node's own start-up
- * is left out, as Lambda bills it to the runtime.
+ * the runtime, `SERVERLESS_CELERY_BROKER` defined as the deployed broker), and the cold init of a
+ * per-task function: a fresh `node` process imports the bundle and answers a first invocation
+ * (one message) with a fake context. Node's own start-up is left out, as Lambda bills it to the
+ * runtime.
  *
- * Two task functions: the demo's `task-ingest-save_event` (its registry module also builds the
- * broker runtime, and its task reads the demo's Redis store: the first invocation connects) and
- * `bench/lambda/noop-task.ts`, a no-op task with a registry of its own (the framework alone).
+ * Two sets: the demo's functions (`functions/*.ts`, Redis, as `npx osls package` builds them;
+ * each carries the demo's Redis store) and the framework's functions for an app of one no-op
+ * task (`bench/lambda/noop-app.ts`), per broker: what serverless-celery itself costs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -22,32 +23,113 @@ import { BENCH_DIR, type Figure, log, measure, REDIS_URL, round, runScript } fro
 const run = promisify(execFile);
 const ROOT = join(BENCH_DIR, '..');
 
+type DeployedBroker = 'redis' | 'rabbitmq';
+
+/** Where a function's code comes from: a file, or the text of an entry beside noop-app.ts. */
+type EntrySource = { readonly file: string } | { readonly contents: string };
+
 /** serverless.yml's `custom.esbuild`, as serverless-esbuild hands it to esbuild. */
 async function bundle(
-  entry: string,
+  name: string,
+  source: EntrySource,
+  broker: DeployedBroker,
   outdir: string,
 ): Promise<{ file: string; metafile: Metafile }> {
   const result = await build({
-    entryPoints: [entry],
-    outdir,
+    ...('file' in source
+      ? { entryPoints: { [name]: source.file } }
+      : {
+          stdin: {
+            contents: source.contents,
+            resolveDir: join(BENCH_DIR, 'lambda'),
+            sourcefile: `${name}.ts`,
+            loader: 'ts',
+          },
+          outfile: join(outdir, `${name}.mjs`),
+        }),
+    ...('file' in source ? { outdir, outExtension: { '.js': '.mjs' } } : {}),
     bundle: true,
     minify: true,
     treeShaking: true,
     format: 'esm',
-    outExtension: { '.js': '.mjs' },
     platform: 'node',
     target: 'node22',
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     },
     mainFields: ['module', 'main'],
+    define: { 'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker) },
     external: ['@aws-sdk/*'],
     sourcemap: false,
     metafile: true,
     logLevel: 'error',
   });
-  return { file: join(outdir, `${basename(entry, '.ts')}.mjs`), metafile: result.metafile };
+  return { file: join(outdir, `${name}.mjs`), metafile: result.metafile };
 }
+
+/** One line per import, then the handler: the shape of every `functions/*.ts`. */
+function noopEntry(imports: readonly string[], handler: string): EntrySource {
+  return { contents: [...imports, `export const handler = ${handler};`].join('\n') };
+}
+
+const APP = "import { registry } from './noop-app.js';";
+const RUNTIME = [
+  APP,
+  "import { createRuntime } from '../../src/lambda/runtime.js';",
+  'const runtime = createRuntime({ registry });',
+];
+
+/** The framework's functions for the no-op app, with the broker each is deployed with. */
+const NOOP_FUNCTIONS: readonly [string, DeployedBroker, EntrySource][] = [
+  [
+    'noop-task',
+    'redis',
+    noopEntry(
+      [APP, "import { createTaskHandler } from '../../src/lambda/task-handler.js';"],
+      "createTaskHandler(registry, 'bench.noop')",
+    ),
+  ],
+  [
+    'noop-poller',
+    'redis',
+    noopEntry(
+      [...RUNTIME, "import { createPollerHandler } from '../../src/lambda/poller-handler.js';"],
+      'createPollerHandler(runtime)',
+    ),
+  ],
+  [
+    'noop-dispatcher',
+    'rabbitmq',
+    noopEntry(
+      [
+        ...RUNTIME,
+        "import { createAmazonMqDispatcher } from '../../src/lambda/amazon-mq-dispatcher.js';",
+      ],
+      'createAmazonMqDispatcher(runtime)',
+    ),
+  ],
+  ...(['redis', 'rabbitmq'] as const).flatMap((broker): [string, DeployedBroker, EntrySource][] => [
+    [
+      `noop-producer-http-${broker}`,
+      broker,
+      noopEntry(
+        [
+          ...RUNTIME,
+          "import { createHttpProducerHandler } from '../../src/lambda/producer-handlers.js';",
+        ],
+        'createHttpProducerHandler(runtime)',
+      ),
+    ],
+    [
+      `noop-cron-${broker}`,
+      broker,
+      noopEntry(
+        [...RUNTIME, "import { createCronHandler } from '../../src/lambda/cron-handler.js';"],
+        "createCronHandler(runtime, 'bench.noop')",
+      ),
+    ],
+  ]),
+];
 
 /** The three biggest contributors to a bundle, by package (or our src/ folder). */
 function biggest(metafile: Metafile): string {
@@ -99,21 +181,26 @@ async function coldInit(file: string, task: string, kwargs: Record<string, strin
 await runScript('lambda-cost', async (add) => {
   const outdir = await mkdtemp(join(tmpdir(), 'sc-bench-lambda-'));
   try {
-    const functions = (await readdir(join(ROOT, 'functions')))
+    const demo = (await readdir(join(ROOT, 'functions')))
       .filter((name) => name.endsWith('.ts'))
-      .map((name) => join(ROOT, 'functions', name));
-    const entries = [...functions, join(BENCH_DIR, 'lambda', 'noop-task.ts')];
+      .map((name): [string, DeployedBroker, EntrySource] => [
+        basename(name, '.ts'),
+        'redis',
+        { file: join(ROOT, 'functions', name) },
+      ]);
     const built = new Map<string, string>();
-    for (const entry of entries) {
-      const name = basename(entry, '.ts');
-      const { file, metafile } = await bundle(entry, outdir);
+    for (const [name, broker, source] of [...demo, ...NOOP_FUNCTIONS]) {
+      const { file, metafile } = await bundle(name, source, broker, outdir);
       built.set(name, file);
       const kib = (await stat(file)).size / 1024;
+      const noop = name.startsWith('noop-');
       const figure: Figure = {
         id: `lambda.size.${name}`,
         system: 'ours',
         broker: 'none',
-        label: name === 'noop-task' ? 'no-op task function (bench)' : name,
+        label: noop
+          ? `framework only: ${name.slice('noop-'.length)} (${broker})`
+          : `demo: ${name} (${broker})`,
         settings: 'only',
         unit: 'KiB',
         value: round(kib),

@@ -47,6 +47,9 @@ interface Target {
   readonly p99?: boolean;
 }
 
+/** The issue's bundle goal, 250 KB, in the KiB the figures use. */
+const BUNDLE_MAX_KIB = 244;
+
 const TARGETS: readonly Target[] = [
   {
     what: 'Redis drain ÷ Celery solo',
@@ -94,10 +97,31 @@ const TARGETS: readonly Target[] = [
   { what: 'Latency p99, Redis (ms)', ours: ['latency.redis.ours'], max: 3, p99: true },
   { what: 'Latency p50, RabbitMQ (ms)', ours: ['latency.amqp.ours'], max: 1 },
   { what: 'Latency p99, RabbitMQ (ms)', ours: ['latency.amqp.ours'], max: 3, p99: true },
+  // 250 KB = 244 KiB. Framework only: an app of one no-op task; the demo's functions also carry
+  // its Redis store (ioredis, 190 KiB of it).
   {
-    what: 'Task function bundle (KiB), demo / no-op task',
-    ours: ['lambda.size.task-ingest-save_event', 'lambda.size.noop-task'],
-    max: 250,
+    what: 'Bundle (KiB), framework only: task / dispatcher / producer / cron, on RabbitMQ',
+    ours: [
+      'lambda.size.noop-task',
+      'lambda.size.noop-dispatcher',
+      'lambda.size.noop-producer-http-rabbitmq',
+      'lambda.size.noop-cron-rabbitmq',
+    ],
+    max: BUNDLE_MAX_KIB,
+  },
+  {
+    what: 'Bundle (KiB), framework only: poller / producer / cron, on Redis',
+    ours: [
+      'lambda.size.noop-poller',
+      'lambda.size.noop-producer-http-redis',
+      'lambda.size.noop-cron-redis',
+    ],
+    max: BUNDLE_MAX_KIB,
+  },
+  {
+    what: 'Bundle (KiB), demo on Redis: task / poller / producer',
+    ours: ['lambda.size.task-ingest-save_event', 'lambda.size.poller', 'lambda.size.producer-http'],
+    max: BUNDLE_MAX_KIB,
   },
   {
     what: 'Task function cold init (ms), demo / no-op task',
@@ -239,7 +263,7 @@ const markdown = [
     .map(([key, value]) => `${key} ${value}`)
     .join(', ')}; medians of ${RUNS} runs${SCALE === 1 ? '' : `, N scaled by ${SCALE}`}.`,
   '',
-  table(['target', 'goal', 'ours (default / best)', ''], targetRows),
+  table(['target', 'goal', 'ours (default / best, or as listed)', ''], targetRows),
   '',
   table(['measure', 'what', 'settings', 'N', 'result', 'note'], figureRows(figures)),
   '',

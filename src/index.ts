@@ -21,6 +21,7 @@ export {
 } from './brokers/rabbitmq/amazon-mq-event.js';
 export { RabbitMqBroker, type RabbitMqBrokerOptions } from './brokers/rabbitmq/rabbitmq-broker.js';
 export { RedisBroker, type RedisBrokerOptions } from './brokers/redis/redis-broker.js';
+export { defaultOnceStoreUrl, redisOnceStore } from './brokers/redis/redis-once-store.js';
 export {
   type BrokerConfig,
   type BrokerConfigInput,

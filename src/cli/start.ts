@@ -135,8 +135,16 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
     host: HOST,
     httpPort,
     lambdaPort,
-    // serverless-offline cannot start with the producer route's aws_iam authorizer.
-    params: { brokerUrl, storeUrl, cronLockUrl, pollerSchedule: 'false', producerAuth: 'none' },
+    // serverless-offline cannot start with the producer route's aws_iam authorizer. `broker`
+    // picks the client the bundles carry (serverless.yml's esbuild define).
+    params: {
+      broker: config.kind,
+      brokerUrl,
+      storeUrl,
+      cronLockUrl,
+      pollerSchedule: 'false',
+      producerAuth: 'none',
+    },
     // serverless-offline spaces its output with blank lines; between live lines they only scroll.
     onLine: (line) => {
       if (line.trim() !== '') print(`[offline] ${line}`);

@@ -3,52 +3,58 @@
  * CLI starts). Hand-written objects are strict, so a misspelt option fails loudly. A URL string
  * alone is accepted too, and its scheme picks the kind.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
-import { toFieldIssues } from '../core/zod-issues.js';
+import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 
 /** The local Redis the project's machines and the demo use. */
 export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
+
+const UNPARSEABLE_URL = 'is not a valid URL (percent-encode @ / : # ? in user and password)';
 
 /** Redis broker options. */
 export const redisBrokerConfigSchema = z
   .strictObject({
     kind: z.literal('redis'),
     /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS. */
-    url: z
-      .string()
-      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
-      // ioredis would throw Node's `Invalid URL` TypeError, whose `input` holds the password.
-      .refine(isParseableUrl, 'is not a valid URL (percent-encode @ / : # ? in user and password)')
-      .default(DEFAULT_BROKER_URL),
+    url: z._default(
+      z.string().check(
+        z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+        // ioredis would throw Node's `Invalid URL` TypeError, whose `input` holds the password.
+        z.refine(isParseableUrl, UNPARSEABLE_URL),
+      ),
+      DEFAULT_BROKER_URL,
+    ),
     /** kombu's `global_keyprefix`; must equal the Python side's. */
-    keyPrefix: z.string().default(''),
+    keyPrefix: z._default(z.string(), ''),
     /**
      * Seconds after which a held message whose consumer died is put back (kombu's
      * `visibility_timeout`; keep it equal to the Python workers' value).
      */
-    visibilityTimeout: z.number().positive().default(3600),
+    visibilityTimeout: z._default(z.number().check(z.positive()), 3600),
     /** Milliseconds to wait for a connection before a command fails. */
-    connectTimeoutMs: z.number().int().positive().default(5000),
+    connectTimeoutMs: z._default(z.int().check(z.positive()), 5000),
     /**
      * TLS settings of a `rediss://` connection, for a server certificate Node does not trust by
      * itself (a private CA, a self-signed certificate). Without them Node's defaults apply.
      * Refused with `redis://`, which would otherwise silently switch to TLS.
      */
-    tls: z
-      .strictObject({
+    tls: z.optional(
+      z.strictObject({
         /** PEM text of the certificate authority that signed the server's certificate. */
-        ca: z.string().min(1).optional(),
+        ca: z.optional(z.string().check(z.minLength(1))),
         /** `false` accepts a certificate that does not verify: test setups only. @defaultValue true */
-        rejectUnauthorized: z.boolean().default(true),
-      })
-      .optional(),
+        rejectUnauthorized: z._default(z.boolean(), true),
+      }),
+    ),
   })
-  .superRefine((config, context) => {
-    if (config.tls && !config.url.startsWith('rediss://')) {
-      context.addIssue({ code: 'custom', path: ['tls'], message: 'needs a rediss:// url' });
-    }
-  });
+  .check(
+    z.superRefine((config, context) => {
+      if (config.tls && !config.url.startsWith('rediss://')) {
+        context.addIssue({ code: 'custom', path: ['tls'], message: 'needs a rediss:// url' });
+      }
+    }),
+  );
 
 /** Redis broker options after defaults. */
 export type RedisBrokerConfig = z.output<typeof redisBrokerConfigSchema>;
@@ -60,30 +66,34 @@ export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672/';
 export const rabbitmqBrokerConfigSchema = z.strictObject({
   kind: z.literal('rabbitmq'),
   /** `amqp://user:password@host:port/vhost`, or `amqps://` for TLS (Amazon MQ). */
-  url: z
-    .string()
-    .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
-    .refine(isParseableUrl, 'is not a valid URL (percent-encode @ / : # ? in user and password)')
-    .default(DEFAULT_AMQP_URL),
+  url: z._default(
+    z
+      .string()
+      .check(
+        z.regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://'),
+        z.refine(isParseableUrl, UNPARSEABLE_URL),
+      ),
+    DEFAULT_AMQP_URL,
+  ),
   /** Unacknowledged messages a consumer channel may hold. */
-  prefetch: z.number().int().positive().max(65_535).default(100),
+  prefetch: z._default(z.int().check(z.positive(), z.maximum(65_535)), 100),
   /**
    * Queue type of the delay levels (kombu's native delayed delivery). Celery ≥ 5.5 declares
    * them `quorum` by default; both sides must agree or RabbitMQ refuses the second declaration.
    */
-  delayQueueType: z.enum(['quorum', 'classic']).default('quorum'),
+  delayQueueType: z._default(z.enum(['quorum', 'classic']), 'quorum'),
   /** Name prefix of the delay topology (Celery's `broker_native_delayed_delivery_prefix`). */
-  delayPrefix: z.string().default(''),
+  delayPrefix: z._default(z.string(), ''),
   /**
    * Also set the AMQP `expiration` property from `expires`, as Celery does. Off by default:
    * RabbitMQ drops an expired message silently unless the queue has a dead-letter exchange,
    * while our consumers dead-letter expired messages with a reason.
    */
-  setExpiration: z.boolean().default(false),
+  setExpiration: z._default(z.boolean(), false),
   /** AMQP heartbeat in seconds (0 disables). */
-  heartbeatSeconds: z.number().int().nonnegative().default(30),
+  heartbeatSeconds: z._default(z.int().check(z.nonnegative()), 30),
   /** Milliseconds to wait for a connection. */
-  connectTimeoutMs: z.number().int().positive().default(5000),
+  connectTimeoutMs: z._default(z.int().check(z.positive()), 5000),
 });
 
 /** RabbitMQ broker options after defaults. */
@@ -108,7 +118,7 @@ export type BrokerConfigInput = z.input<typeof brokerConfigSchema> | string;
  */
 export function parseBrokerConfig(input: BrokerConfigInput): BrokerConfig {
   const candidate = typeof input === 'string' ? fromUrl(input) : input;
-  const parsed = brokerConfigSchema.safeParse(candidate);
+  const parsed = safeParse(brokerConfigSchema, candidate);
   if (!parsed.success) throw new InvalidConfigError('broker', toFieldIssues(parsed.error));
   return parsed.data;
 }

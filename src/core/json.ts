@@ -2,7 +2,7 @@
  * JSON as Celery speaks it: what a task argument may be, how big it may get, and how to read the
  * JSON that Python producers actually write (bare `NaN`, kombu ≥ 5.3 tagged values).
  */
-import JSON5 from 'json5';
+import { randomUUID } from 'node:crypto';
 import type { FieldIssue } from './errors.js';
 
 /** A JSON primitive. */
@@ -104,12 +104,16 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return prototype === Object.prototype || prototype === null;
 }
 
+/** A JSON string literal, or one of the bare tokens Python writes for non-finite floats. */
+const PYTHON_TOKENS = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
+
 /**
  * Parses JSON the way Python's `json.loads` accepts it.
  *
  * Fast path: `JSON.parse`. Python's `json.dumps` writes bare `NaN`, `Infinity` and `-Infinity`
- * for non-finite floats, which `JSON.parse` rejects; only then do we fall back to JSON5, which
- * reads those tokens as the numbers they stand for.
+ * for non-finite floats, which `JSON.parse` rejects; only then are those tokens (outside string
+ * literals) rewritten: `±Infinity` as `±1e999`, which `JSON.parse` reads as ±Infinity, and `NaN`
+ * as a string no message can hold (a random UUID per parse) that a reviver turns into NaN.
  *
  * @throws SyntaxError when the text is not JSON even by Python's rules
  */
@@ -118,7 +122,20 @@ export function parsePythonJson(text: string): unknown {
     return JSON.parse(text);
   } catch (error) {
     if (!/NaN|Infinity/.test(text)) throw error;
-    return JSON5.parse(text);
+    const nan = `\u0000NaN:${randomUUID()}`;
+    let sawNaN = false;
+    const rewritten = text.replace(PYTHON_TOKENS, (token) => {
+      if (token === 'NaN') {
+        sawNaN = true;
+        return JSON.stringify(nan);
+      }
+      if (token === 'Infinity') return '1e999';
+      if (token === '-Infinity') return '-1e999';
+      return token;
+    });
+    return sawNaN
+      ? JSON.parse(rewritten, (_key, value: unknown) => (value === nan ? Number.NaN : value))
+      : JSON.parse(rewritten);
   }
 }
 

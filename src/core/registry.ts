@@ -10,7 +10,7 @@ import {
   queueDeclarationSchema,
 } from './queue.js';
 import { isTask, type Task } from './task.js';
-import { toFieldIssues } from './zod-issues.js';
+import { safeParse, toFieldIssues } from './zod-issues.js';
 
 /**
  * A task module: a task itself, or a module namespace (`import * as ingest from './ingest.js'`)
@@ -109,7 +109,7 @@ function declareQueues(
 ): Map<string, QueueDeclaration> {
   const queues = new Map<string, QueueDeclaration>();
   inputs.forEach((input, index) => {
-    const parsed = queueDeclarationSchema.safeParse(input);
+    const parsed = safeParse(queueDeclarationSchema, input);
     if (!parsed.success) {
       issues.push(...toFieldIssues(parsed.error, `queues[${index}]`));
       return;

@@ -3,7 +3,7 @@
  * `crontab` and Sentry's schedules) or an AWS-style rate (`rate(1 minute)`). Validated when the
  * task is defined; translated to EventBridge syntax only in the Lambda layer.
  */
-import { Cron } from 'croner';
+import { Cron, CronPattern } from 'croner';
 
 /** Units of a rate schedule. */
 export const RATE_UNITS = { minute: 60, hour: 3600, day: 86_400 } as const;
@@ -49,7 +49,9 @@ export function parseSchedule(
     };
   }
   try {
-    new Cron(trimmed, { paused: true, timezone: 'UTC' });
+    // The pattern alone is what `Cron` parses and validates; importing just it keeps croner's
+    // scheduler (about 22 KiB minified) out of functions that only declare tasks.
+    new CronPattern(trimmed, 'UTC', { mode: 'auto' });
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   }

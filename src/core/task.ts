@@ -4,7 +4,9 @@
  * retry policy and a zod schema for its kwargs that tolerates unknown keys, so that during a
  * rolling deploy messages from old and new producers both run.
  */
-import * as z from 'zod';
+
+import * as z from 'zod/mini';
+import { $ZodObject, $ZodType } from 'zod/v4/core';
 import {
   InvalidArgumentsError,
   InvalidConfigError,
@@ -16,7 +18,7 @@ import { DEFAULT_MAX_BODY_BYTES, findJsonIssues, type JsonObject, type JsonValue
 import { createTaskMessage, EMPTY_EMBED, type TaskCall, type TaskMessage } from './message.js';
 import type { Backoff, ErrorMatcher, RetryPolicy } from './retry-policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
-import { toFieldIssues } from './zod-issues.js';
+import { safeParse, toFieldIssues } from './zod-issues.js';
 
 /** Celery's default `max_retries`. */
 export const DEFAULT_MAX_RETRIES = 3;
@@ -25,33 +27,42 @@ export const DEFAULT_RETRY_DELAY_SECONDS = 180;
 /** Celery's default queue name. */
 export const DEFAULT_QUEUE = 'celery';
 
-/** A zod object schema for kwargs. */
-export type KwargsSchema = z.ZodObject;
-/** A zod schema for positional args. */
-export type ArgsSchema = z.ZodType<readonly unknown[]>;
+/**
+ * A zod object schema for kwargs: `z.object()` of `zod` or of `zod/mini` (the smaller bundle),
+ * or any other zod 4 object schema.
+ */
+export type KwargsSchema = z.core.$ZodObject;
+/** A zod schema for positional args, of either zod API. */
+export type ArgsSchema = z.core.$ZodType<readonly unknown[]>;
 
 const errorMatcherSchema = z.union([
-  z.string().min(1),
+  z.string().check(z.minLength(1)),
   z.custom<ErrorMatcher>((value) => typeof value === 'function', 'expected an error class'),
 ]);
+const errorMatchersSchema = z._default(z.array(errorMatcherSchema), []);
+const positive = () => z.number().check(z.positive());
+const positiveInt = () => z.int().check(z.positive());
 
-const backoffSchema = z
-  .union([
-    z.boolean(),
-    z.number().positive(),
-    z.strictObject({
-      factor: z.number().positive().default(1),
-      max: z.number().positive().default(600),
-      jitter: z.boolean().default(true),
-    }),
-  ])
-  .default(false)
-  .transform((value): Backoff | null => {
+const backoffSchema = z.pipe(
+  z._default(
+    z.union([
+      z.boolean(),
+      positive(),
+      z.strictObject({
+        factor: z._default(positive(), 1),
+        max: z._default(positive(), 600),
+        jitter: z._default(z.boolean(), true),
+      }),
+    ]),
+    false,
+  ),
+  z.transform((value): Backoff | null => {
     if (value === false) return null;
     if (value === true) return { factor: 1, max: 600, jitter: true };
     if (typeof value === 'number') return { factor: value, max: 600, jitter: true };
     return value;
-  });
+  }),
+);
 
 /**
  * Task options, parsed strictly: an unknown key (a typo) is an error naming it.
@@ -61,53 +72,66 @@ export const taskOptionsSchema = z
   .strictObject({
     name: z
       .string()
-      .min(1)
-      .regex(/^[A-Za-z_][\w.:-]*$/, 'letters, digits, _ . : - only, starting with a letter or _'),
-    queue: z.string().min(1).default(DEFAULT_QUEUE),
-    maxRetries: z.number().int().nonnegative().nullable().default(DEFAULT_MAX_RETRIES),
-    defaultRetryDelay: z.number().nonnegative().default(DEFAULT_RETRY_DELAY_SECONDS),
-    retry: z
-      .strictObject({
-        on: z.array(errorMatcherSchema).default([]),
-        exclude: z.array(errorMatcherSchema).default([]),
-        ignore: z.array(errorMatcherSchema).default([]),
-      })
-      .default({ on: [], exclude: [], ignore: [] }),
+      .check(
+        z.minLength(1),
+        z.regex(
+          /^[A-Za-z_][\w.:-]*$/,
+          'letters, digits, _ . : - only, starting with a letter or _',
+        ),
+      ),
+    queue: z._default(z.string().check(z.minLength(1)), DEFAULT_QUEUE),
+    maxRetries: z._default(z.nullable(z.int().check(z.nonnegative())), DEFAULT_MAX_RETRIES),
+    defaultRetryDelay: z._default(z.number().check(z.nonnegative()), DEFAULT_RETRY_DELAY_SECONDS),
+    retry: z._default(
+      z.strictObject({
+        on: errorMatchersSchema,
+        exclude: errorMatchersSchema,
+        ignore: errorMatchersSchema,
+      }),
+      { on: [], exclude: [], ignore: [] },
+    ),
     backoff: backoffSchema,
-    kwargs: z
-      .custom<KwargsSchema>((value) => value instanceof z.ZodObject, 'expected a z.object() schema')
-      .optional(),
-    args: z
-      .custom<ArgsSchema>((value) => value instanceof z.ZodType, 'expected a zod schema')
-      .optional(),
-    expires: z.number().positive().optional(),
-    timeLimit: z.number().positive().optional(),
-    softTimeLimit: z.number().positive().optional(),
-    priority: z.number().int().min(0).max(255).optional(),
-    cron: z.string().optional(),
-    aliases: z.array(z.string().min(1)).default([]),
-    maxArgumentBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
-    atMostOnce: z.boolean().default(false),
-    idempotent: z.boolean().default(false),
-    onceTtl: z.number().int().positive().default(86_400),
+    // Both zod APIs build on zod 4's core classes, whose `instanceof` checks the schema's traits.
+    kwargs: z.optional(
+      z.custom<KwargsSchema>(
+        (value) => value instanceof $ZodObject,
+        'expected a z.object() schema',
+      ),
+    ),
+    args: z.optional(
+      z.custom<ArgsSchema>((value) => value instanceof $ZodType, 'expected a zod schema'),
+    ),
+    expires: z.optional(positive()),
+    timeLimit: z.optional(positive()),
+    softTimeLimit: z.optional(positive()),
+    priority: z.optional(z.int().check(z.minimum(0), z.maximum(255))),
+    cron: z.optional(z.string()),
+    aliases: z._default(z.array(z.string().check(z.minLength(1))), []),
+    maxArgumentBytes: z._default(positiveInt(), DEFAULT_MAX_BODY_BYTES),
+    atMostOnce: z._default(z.boolean(), false),
+    idempotent: z._default(z.boolean(), false),
+    onceTtl: z._default(positiveInt(), 86_400),
   })
-  .superRefine((options, context) => {
-    if (
-      options.timeLimit !== undefined &&
-      options.softTimeLimit !== undefined &&
-      options.softTimeLimit > options.timeLimit
-    ) {
-      context.addIssue({
-        code: 'custom',
-        path: ['softTimeLimit'],
-        message: 'must not exceed timeLimit',
-      });
-    }
-    if (options.cron !== undefined) {
-      const parsed = parseSchedule(options.cron);
-      if (!parsed.ok) context.addIssue({ code: 'custom', path: ['cron'], message: parsed.reason });
-    }
-  });
+  .check(
+    z.superRefine((options, context) => {
+      if (
+        options.timeLimit !== undefined &&
+        options.softTimeLimit !== undefined &&
+        options.softTimeLimit > options.timeLimit
+      ) {
+        context.addIssue({
+          code: 'custom',
+          path: ['softTimeLimit'],
+          message: 'must not exceed timeLimit',
+        });
+      }
+      if (options.cron !== undefined) {
+        const parsed = parseSchedule(options.cron);
+        if (!parsed.ok)
+          context.addIssue({ code: 'custom', path: ['cron'], message: parsed.reason });
+      }
+    }),
+  );
 
 /** Task options after defaults: what the rest of the system reads. */
 export type TaskOptions = z.output<typeof taskOptionsSchema>;
@@ -284,14 +308,14 @@ export function isTask(value: unknown): value is Task {
  * );
  */
 export function defineTask<
-  K extends KwargsSchema = z.ZodObject<Record<never, never>, z.core.$loose>,
-  A extends ArgsSchema = z.ZodType<readonly JsonValue[]>,
+  K extends KwargsSchema = z.ZodMiniObject<Record<never, never>, z.core.$loose>,
+  A extends ArgsSchema = z.core.$ZodType<readonly JsonValue[]>,
   R = unknown,
 >(
   options: TaskOptionsInput<K, A>,
   handler: TaskHandler<TaskKwargs<K>, z.output<A>, R>,
 ): Task<K, A, R> {
-  const parsed = taskOptionsSchema.safeParse(options);
+  const parsed = safeParse(taskOptionsSchema, options);
   const label = typeof options?.name === 'string' ? `task ${options.name}` : 'task';
   if (!parsed.success) throw new InvalidConfigError(label, toFieldIssues(parsed.error));
   if (typeof handler !== 'function') {
@@ -300,7 +324,7 @@ export function defineTask<
   const resolved = parsed.data;
   // Unknown keys are kept, not rejected: during a rolling deploy a newer producer may send
   // kwargs this version does not know yet.
-  const kwargsSchema = (resolved.kwargs ?? z.object({})).loose();
+  const kwargsSchema = looseObject(resolved.kwargs ?? z.object({}));
   const argsSchema = resolved.args;
   const schedule = resolved.cron === undefined ? null : parseScheduleOrThrow(resolved.cron);
   const retryPolicy: RetryPolicy = {
@@ -317,9 +341,9 @@ export function defineTask<
     kwargs: Record<string, unknown>,
   ): ParsedArguments<K, A> => {
     const issues = [];
-    const kwargsResult = kwargsSchema.safeParse(kwargs);
+    const kwargsResult = safeParse(kwargsSchema, kwargs);
     if (!kwargsResult.success) issues.push(...toFieldIssues(kwargsResult.error, 'kwargs'));
-    const argsResult = argsSchema?.safeParse(args);
+    const argsResult = argsSchema && safeParse(argsSchema, args);
     if (argsResult && !argsResult.success) issues.push(...toFieldIssues(argsResult.error, 'args'));
     if (issues.length > 0 || !kwargsResult.success) {
       return { ok: false, error: new InvalidArgumentsError(resolved.name, issues) };
@@ -378,6 +402,15 @@ export function defineTask<
     parseArguments,
     createMessage,
   });
+}
+
+/**
+ * `schema` with unknown keys kept, whichever zod API made it: classic's `.loose()` and mini's
+ * `z.catchall(schema, z.unknown())` are the same clone with an `unknown` catch-all (both APIs'
+ * objects have the `clone` that `z.catchall` calls).
+ */
+function looseObject(schema: KwargsSchema): KwargsSchema {
+  return z.catchall(schema as z.ZodMiniObject, z.unknown());
 }
 
 function pickExpires(expires: number | Date | undefined): { expires?: number | Date } {

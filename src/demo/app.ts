@@ -1,15 +1,11 @@
 /**
- * The demo app: its registry and runtime, shared by every function in `functions/`.
+ * The demo app: its registry and runtime, shared by every function in `functions/` that
+ * publishes or dispatches (the task functions import `registry.ts` alone).
  */
-import { createRegistry } from '../core/registry.js';
 import { createRuntime } from '../lambda/runtime.js';
-import * as tasks from './tasks.js';
+import { registry } from './registry.js';
 
-/** Every task and queue of the demo. */
-export const registry = createRegistry({
-  tasks: [tasks],
-  queues: [{ name: tasks.EVENTS_QUEUE }],
-});
+export { registry };
 
 /** Registry and broker (`BROKER_URL`, else the local Redis) for the demo's functions. */
 export const runtime = createRuntime({ registry });

@@ -7,7 +7,7 @@
  * once (dead letter), and ignores events that are gone. A payload may ask for trouble, to show
  * each path: `{"simulate": "transient", "times": 2}` or `{"simulate": "bug"}`.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { defineTask } from '../core/task.js';
 import { EventNotFoundError, EventStore, StoreUnavailableError } from './event-store.js';
 
@@ -22,7 +22,7 @@ export const saveEvent = defineTask(
   {
     name: 'ingest.save_event',
     queue: EVENTS_QUEUE,
-    kwargs: z.object({ event_id: z.string().min(1) }),
+    kwargs: z.object({ event_id: z.string().check(z.minLength(1)) }),
     retry: { on: [StoreUnavailableError], exclude: [TypeError], ignore: [EventNotFoundError] },
     backoff: { factor: 1, max: 30 },
     maxRetries: 5,

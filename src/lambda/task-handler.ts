@@ -7,8 +7,8 @@
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { onceStoreFor } from '../brokers/redis/redis-once-store.js';
 import { DEAD_LETTER_REASONS, deadLetterForDecodeFailure } from '../core/dead-letter.js';
+import { InvalidConfigError } from '../core/errors.js';
 import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
 import { runMessage } from '../core/run-task.js';
@@ -33,8 +33,9 @@ export interface TaskHandlerOptions {
    */
   readonly safetyMarginMs?: number;
   /**
-   * Where an `atMostOnce` / `idempotent` task records its runs.
-   * @defaultValue Redis at `ONCE_STORE_URL`, else the broker's Redis (`BROKER_URL`)
+   * Where an `atMostOnce` / `idempotent` task records its runs; required for such a task, e.g.
+   * `redisOnceStore()` (Redis at `ONCE_STORE_URL`, else the broker's). Given explicitly, like
+   * Powertools' idempotency store, so that the functions of the other tasks carry no Redis client.
    */
   readonly store?: OnceStore;
 }
@@ -56,7 +57,17 @@ export function createTaskHandler(
   if (lookup.kind === 'unregistered') throw lookup.error;
   const margin = options.safetyMarginMs ?? 1000;
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
-  const store = onceStoreFor([lookup.task], options.store);
+  const { atMostOnce, idempotent } = lookup.task.options;
+  const store = options.store;
+  if ((atMostOnce || idempotent) && !store) {
+    const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
+    throw new InvalidConfigError(`task ${task}`, [
+      {
+        path: 'store',
+        message: `an ${flag} task needs a once store: createTaskHandler(registry, '${task}', { store: redisOnceStore() })`,
+      },
+    ]);
+  }
 
   const runAll = (
     event: TaskInvocation,

@@ -3,7 +3,7 @@
  * validated, encoded and published, with an HTTP-style status for every way it can go wrong.
  * Nothing is half-published: a call is one message, published or not.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Broker } from '../brokers/broker.js';
 import {
   BrokerError,
@@ -14,17 +14,17 @@ import {
 import { isPlainObject } from '../core/json.js';
 import type { Registry } from '../core/registry.js';
 import type { Task, TaskCallInput } from '../core/task.js';
-import { toFieldIssues } from '../core/zod-issues.js';
+import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 
 /** The call as a client sends it. Times are ISO 8601 strings; durations are seconds. */
 export const callInputSchema = z.strictObject({
-  args: z.array(z.unknown()).optional(),
-  kwargs: z.record(z.string(), z.unknown()).optional(),
-  countdown: z.number().nonnegative().optional(),
-  eta: z.iso.datetime({ offset: true }).optional(),
-  expires: z.union([z.number().positive(), z.iso.datetime({ offset: true })]).optional(),
-  priority: z.number().int().min(0).max(255).optional(),
-  id: z.string().min(1).max(255).optional(),
+  args: z.optional(z.array(z.unknown())),
+  kwargs: z.optional(z.record(z.string(), z.unknown())),
+  countdown: z.optional(z.number().check(z.nonnegative())),
+  eta: z.optional(z.iso.datetime({ offset: true })),
+  expires: z.optional(z.union([z.number().check(z.positive()), z.iso.datetime({ offset: true })])),
+  priority: z.optional(z.int().check(z.minimum(0), z.maximum(255))),
+  id: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
 });
 
 /** A call as a client sends it. */
@@ -48,7 +48,7 @@ export async function publishCall(
 ): Promise<PublishResult> {
   const lookup = registry.lookup(taskName);
   if (lookup.kind === 'unregistered') return { status: 404, error: lookup.error.message };
-  const parsed = callInputSchema.safeParse(input ?? {});
+  const parsed = safeParse(callInputSchema, input ?? {});
   if (!parsed.success) {
     const issues = [...toFieldIssues(parsed.error), ...argumentIssues(lookup.task, input)];
     return { status: 400, error: 'invalid call', issues };

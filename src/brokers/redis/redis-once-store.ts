@@ -5,8 +5,18 @@
 import { Redis } from 'ioredis';
 import type { OnceStore } from '../../core/once-store.js';
 
-/** A Redis-backed {@link OnceStore}; keys get `prefix` (kombu's `global_keyprefix`, if any). */
-export function redisOnceStore(url: string, prefix = ''): OnceStore & { close(): Promise<void> } {
+/**
+ * A Redis-backed {@link OnceStore}; keys get `prefix` (kombu's `global_keyprefix`, if any).
+ *
+ * @param url - @defaultValue {@link defaultOnceStoreUrl}: `ONCE_STORE_URL`, else the broker's Redis
+ * @example
+ * // functions/task-billing-charge.ts: an `atMostOnce` task
+ * export const handler = createTaskHandler(registry, 'billing.charge', { store: redisOnceStore() });
+ */
+export function redisOnceStore(
+  url: string = defaultOnceStoreUrl(),
+  prefix = '',
+): OnceStore & { close(): Promise<void> } {
   let redis: Redis | undefined;
   const client = () => {
     if (!redis) {

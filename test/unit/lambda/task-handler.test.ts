@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { UnknownTaskError } from '../../../src/core/errors.js';
+import { InvalidConfigError, UnknownTaskError } from '../../../src/core/errors.js';
+import { memoryOnceStore } from '../../../src/core/once-store.js';
 import { createRegistry } from '../../../src/core/registry.js';
 import { defineTask } from '../../../src/core/task.js';
 import { type RawDelivery, toRawDelivery } from '../../../src/core/wire.js';
@@ -297,5 +298,38 @@ describe('createTaskHandler', () => {
 
     // Assess
     expect(build).toThrow(UnknownTaskError);
+  });
+
+  it('refuses to build the function of an atMostOnce or idempotent task without a once store', () => {
+    // Prepare
+    const once = defineTask({ name: 'app.once', queue: QUEUE, atMostOnce: true }, () => 1);
+    const idempotent = defineTask({ name: 'app.idem', queue: QUEUE, idempotent: true }, () => 1);
+    const withFlags = createRegistry({ tasks: [once, idempotent], queues: [{ name: QUEUE }] });
+
+    // Act
+    const build = (task: string) => () => createTaskHandler(withFlags, task);
+
+    // Assess
+    expect(build('app.once')).toThrow(InvalidConfigError);
+    expect(build('app.once')).toThrow(/store: an atMostOnce task needs a once store/);
+    expect(build('app.idem')).toThrow(/store: an idempotent task needs a once store/);
+  });
+
+  it('records an atMostOnce run in the store it is given and skips a repeat', async () => {
+    // Prepare
+    let runs = 0;
+    const once = defineTask({ name: 'app.once', queue: QUEUE, atMostOnce: true }, () => ++runs);
+    const withFlags = createRegistry({ tasks: [once], queues: [{ name: QUEUE }] });
+    const handler = createTaskHandler(withFlags, 'app.once', { store: memoryOnceStore() });
+    const raw = toRawDelivery(once.createMessage());
+
+    // Act
+    const first = await handler({ messages: [raw] }, fakeContext());
+    const second = await handler({ messages: [raw] }, fakeContext());
+
+    // Assess
+    expect(first.outcomes.map((outcome) => outcome.kind)).toEqual(['succeeded']);
+    expect(second.outcomes.map((outcome) => outcome.kind)).toEqual(['duplicate']);
+    expect(runs).toBe(1);
   });
 });
