@@ -14,7 +14,7 @@ import { inspect, promisify } from 'node:util';
 import { type Channel, connect } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/brokers/broker.js';
-import { RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
+import { type AmqpConnect, RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
 import { DELAY_BITS, deliveryBindingKey } from '../../src/brokers/rabbitmq/topology.js';
 import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import { BrokerError } from '../../src/core/errors.js';
@@ -64,14 +64,16 @@ interface BrokerOptions {
   readonly queues?: QueueDeclarationInput[];
   readonly delayQueueType?: 'quorum' | 'classic';
   readonly delayPrefix?: string;
+  readonly connect?: AmqpConnect;
 }
 
 /** A broker on the file's vhost (or `url`), closed after the test. */
-function makeBroker({ url, queues = [], ...options }: BrokerOptions = {}): RabbitMqBroker {
+function makeBroker({ url, queues = [], connect, ...options }: BrokerOptions = {}): RabbitMqBroker {
   const config = parseBrokerConfig({ kind: 'rabbitmq', url: url ?? vhost.url, ...options });
   if (config.kind !== 'rabbitmq') throw new Error('unreachable');
   const broker = new RabbitMqBroker({
     config,
+    ...(connect ? { connect } : {}),
     queues: queues.map((queue) => queueDeclarationSchema.parse(queue)),
     logger: { warn: (message) => warnings.push(message) },
   });
@@ -482,6 +484,72 @@ describe('priority', () => {
       'p5',
       'p1',
       'p0',
+    ]);
+  });
+});
+
+/** amqplib's connect, with every `basic.ack` the broker sends recorded as `[tag, multiple]`. */
+function recordingAcks(): { connect: AmqpConnect; acks: [tag: number, multiple: boolean][] } {
+  const acks: [number, boolean][] = [];
+  const recording: AmqpConnect = async (url, socketOptions) => {
+    const model = await connect(url, socketOptions);
+    const createChannel = model.createChannel.bind(model);
+    model.createChannel = async () => {
+      const channel = await createChannel();
+      const ack = channel.ack.bind(channel);
+      channel.ack = (message, allUpTo) => {
+        acks.push([message.fields.deliveryTag, allUpTo === true]);
+        ack(message, allUpTo);
+      };
+      return channel;
+    };
+    return model;
+  };
+  return { connect: recording, acks };
+}
+
+describe('acknowledgements', () => {
+  it('acks a batch with one multiple ack, one by one while an earlier batch is still held', async () => {
+    const queue = uniqueQueue('acks');
+    const { connect: recording, acks } = recordingAcks();
+    const broker = makeBroker({ connect: recording });
+    await broker.publish(Array.from({ length: 6 }, (_, index) => call(queue, [index])));
+    const first = await receiveAll(broker, queue, 3);
+    const second = await receiveAll(broker, queue, 3);
+
+    await broker.settle(done(second));
+    const whileHeld = [...acks];
+    const countsWhileHeld = await brokerCounts(vhost.name, queue);
+    await broker.settle(done(first));
+
+    expect(second.map((delivery) => expectDecoded(delivery.result).args[0])).toEqual([3, 4, 5]);
+    expect(whileHeld).toEqual([
+      [4, false],
+      [5, false],
+      [6, false],
+    ]);
+    expect(countsWhileHeld).toEqual({ ready: 0, unacked: 3 });
+    expect(acks.slice(3)).toEqual([[3, true]]);
+    expect(await brokerCounts(vhost.name, queue)).toEqual({ ready: 0, unacked: 0 });
+  });
+
+  it('redelivers after close only the batch left unsettled: close waits for the last acks', async () => {
+    const queue = uniqueQueue('acks-held');
+    const broker = makeBroker();
+    await broker.publish(Array.from({ length: 4 }, (_, index) => call(queue, [index])));
+    const first = await receiveAll(broker, queue, 2);
+    const second = await receiveAll(broker, queue, 2);
+    await broker.settle(done(second));
+
+    await broker.close();
+    const again = await receiveAll(makeBroker(), queue, 4, 2_000);
+
+    expect(first).toHaveLength(2);
+    expect(
+      again.map((delivery) => [expectDecoded(delivery.result).args[0], delivery.redelivered]),
+    ).toEqual([
+      [0, true],
+      [1, true],
     ]);
   });
 });
