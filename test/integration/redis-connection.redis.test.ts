@@ -338,6 +338,26 @@ describe('commands sent', () => {
     ]);
   });
 
+  it('settles a batch as one MULTI with one ZREM and one HDEL for all its messages', async () => {
+    // Prepare
+    const queue = bench.newQueue();
+    const broker = bench.openBroker({ url: server.url });
+    await broker.publish([taskMessage(queue), taskMessage(queue), taskMessage(queue)]);
+    const deliveries = await broker.receive(queue, { max: 3, waitMs: 0 });
+    const trace = await traceCommands(inspector);
+
+    // Act
+    await broker.settle(deliveries.map((delivery) => ({ delivery, settlement: { kind: 'done' } })));
+
+    // Assess
+    const commands = await tracedSoFar(inspector, trace);
+    trace.stop();
+    expect(deliveries).toHaveLength(3);
+    expect(commands).toEqual(['client multi', 'client zrem', 'client hdel', 'client exec']);
+    expect(await inspector.hlen(keys.unacked)).toBe(0);
+    expect(await inspector.zcard(keys.unackedIndex)).toBe(0);
+  });
+
   it('receives with one script that pops and records, no client command between', async () => {
     // Prepare
     const queue = bench.newQueue();
