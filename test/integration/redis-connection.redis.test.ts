@@ -42,14 +42,21 @@ const POISON: DeadLetterReason = {
   retries: null,
 };
 
-/** Every command a server runs from now on, as `client <name>` or `lua <name>` (in scripts). */
-async function traceCommands(server: Redis): Promise<{ commands: string[]; stop(): void }> {
+/**
+ * Every command a server runs from now on, as `client <name>` or `lua <name>` (in scripts), and
+ * beside each the connection that sent it (`host:port`, or `lua`).
+ */
+async function traceCommands(
+  server: Redis,
+): Promise<{ commands: string[]; sources: string[]; stop(): void }> {
   const monitor = await server.monitor();
   const commands: string[] = [];
+  const sources: string[] = [];
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     commands.push(`${source === 'lua' ? 'lua' : 'client'} ${args[0]?.toLowerCase()}`);
+    sources.push(source);
   });
-  return { commands, stop: () => monitor.disconnect() };
+  return { commands, sources, stop: () => monitor.disconnect() };
 }
 
 /** The traced commands up to now: sends a marker and waits for the trace to show it. */
@@ -338,12 +345,53 @@ describe('commands sent', () => {
     ]);
   });
 
+  it('takes a message arriving at a waiting receive with the script queued behind BLMOVE on its connection', async () => {
+    // Prepare
+    const queue = bench.newQueue();
+    const broker = bench.openBroker({ url: server.url });
+    const publisher = bench.openBroker({ url: server.url });
+    await broker.stats(queue);
+    await publisher.stats(queue);
+    const trace = await traceCommands(inspector);
+
+    // Act
+    const receiving = broker.receive(queue, { max: 10, waitMs: 5_000 });
+    await expect.poll(() => trace.commands.includes('client blmove')).toBe(true);
+    await publisher.publish([taskMessage(queue)]);
+    const deliveries = await receiving;
+
+    // Assess
+    await tracedSoFar(inspector, trace);
+    trace.stop();
+    const receiver = trace.commands.flatMap((command, index) =>
+      /^client (blmove|evalsha|eval)$/.test(command)
+        ? [[command.replace('evalsha', 'eval'), trace.sources[index]] as const]
+        : [],
+    );
+    expect(deliveries).toHaveLength(1);
+    // The first receive runs on the main connection; once BLMOVE returns, the script already
+    // sent behind it on the blocking connection runs with no round trip in between.
+    expect(receiver.map(([command]) => command)).toEqual([
+      'client eval',
+      'client blmove',
+      'client eval',
+    ]);
+    expect(receiver[2]?.[1]).toBe(receiver[1]?.[1]);
+    expect(receiver[0]?.[1]).not.toBe(receiver[1]?.[1]);
+    await broker.settle(deliveries.map((delivery) => ({ delivery, settlement: { kind: 'done' } })));
+  });
+
   it('settles a batch as one MULTI with one ZREM and one HDEL for all its messages', async () => {
     // Prepare
     const queue = bench.newQueue();
     const broker = bench.openBroker({ url: server.url });
     await broker.publish([taskMessage(queue), taskMessage(queue), taskMessage(queue)]);
     const deliveries = await broker.receive(queue, { max: 3, waitMs: 0 });
+    // kombu's unacked hash and index are shared by every queue of the database.
+    const heldBefore = [
+      await inspector.hlen(keys.unacked),
+      await inspector.zcard(keys.unackedIndex),
+    ];
     const trace = await traceCommands(inspector);
 
     // Act
@@ -354,8 +402,9 @@ describe('commands sent', () => {
     trace.stop();
     expect(deliveries).toHaveLength(3);
     expect(commands).toEqual(['client multi', 'client zrem', 'client hdel', 'client exec']);
-    expect(await inspector.hlen(keys.unacked)).toBe(0);
-    expect(await inspector.zcard(keys.unackedIndex)).toBe(0);
+    expect([await inspector.hlen(keys.unacked), await inspector.zcard(keys.unackedIndex)]).toEqual(
+      heldBefore.map((count) => count - 3),
+    );
   });
 
   it('receives with one script that pops and records, no client command between', async () => {

@@ -141,36 +141,79 @@ export class RedisBroker implements Broker {
     // Waiting is measured on the real clock: an injected clock (a test's frozen `now`) only dates
     // records, and would otherwise keep an empty receive waiting forever.
     const deadline = performance.now() + options.waitMs;
+    let deliveries = await this.#receiveNow(redis, queue, options.max);
     for (;;) {
-      const deliveries = await this.#receiveNow(redis, queue, options.max);
       const remaining = deadline - performance.now();
       if (deliveries.length > 0 || remaining <= 0 || options.signal?.aborted || this.#closed) {
         return deliveries;
       }
-      await this.#waitForData(queue, Math.min(remaining, MAX_BLOCK_MS));
+      deliveries = await this.#waitAndReceive(
+        queue,
+        Math.min(remaining, MAX_BLOCK_MS),
+        options.max,
+      );
     }
   }
 
   async #receiveNow(redis: ScriptedRedis, queue: string, max: number): Promise<Delivery[]> {
-    const lists = this.#keys.queueLists(queue);
-    const deadLetter = this.#keys.deadLetter(this.deadLetterQueue(queue));
-    const now = this.#now();
     let reply: string[];
     try {
-      reply = await redis.scReceive(
-        3 + lists.length,
-        this.#keys.unacked,
-        this.#keys.unackedIndex,
-        deadLetter,
-        ...lists,
-        now / 1000,
-        max,
-        queue,
-        new Date(now).toISOString(),
-      );
+      reply = await this.#sendReceive(redis, queue, max);
     } catch (error) {
       throw redisFailure(this.#config.url, `receive from ${queue}`, error, this.#lastError());
     }
+    return this.#deliveriesOf(queue, reply);
+  }
+
+  /** Sends the atomic receive script (pop, and record as unacked) for up to `max` messages. */
+  #sendReceive(redis: ScriptedRedis, queue: string, max: number): Promise<string[]> {
+    const lists = this.#keys.queueLists(queue);
+    const deadLetter = this.#keys.deadLetter(this.deadLetterQueue(queue));
+    const now = this.#now();
+    return redis.scReceive(
+      3 + lists.length,
+      this.#keys.unacked,
+      this.#keys.unackedIndex,
+      deadLetter,
+      ...lists,
+      now / 1000,
+      max,
+      queue,
+      new Date(now).toISOString(),
+    );
+  }
+
+  /**
+   * Blocks until the queue's step-0 list has an element or `ms` pass, then receives. BLMOVE from
+   * the list's tail to its own tail only waits (the list stays as it was); the receive script is
+   * sent right behind it on the same connection, so Redis runs it the moment BLMOVE returns: a
+   * message arriving at an idle worker costs one round trip, not two (bench/latency.ts). The
+   * script's clock reading is taken when it is sent, at most `ms` early: a hold's visibility
+   * timeout may start that much sooner.
+   */
+  async #waitAndReceive(queue: string, ms: number, max: number): Promise<Delivery[]> {
+    this.#blocking ??= this.#connect('blocking');
+    const [list] = this.#keys.queueLists(queue);
+    const [waited, received] = await Promise.allSettled([
+      this.#blocking.blmove(list as string, list as string, 'RIGHT', 'RIGHT', ms / 1000),
+      this.#sendReceive(this.#blocking, queue, max),
+    ]);
+    // What the script took is held whatever became of the wait: it must reach the caller.
+    if (
+      received.status === 'fulfilled' &&
+      (received.value.length > 0 || waited.status === 'fulfilled')
+    )
+      return this.#deliveriesOf(queue, received.value);
+    if (this.#closed) return [];
+    const [action, error] =
+      waited.status === 'rejected'
+        ? [`wait on ${queue}`, waited.reason]
+        : [`receive from ${queue}`, (received as PromiseRejectedResult).reason];
+    throw redisFailure(this.#config.url, action, error, this.#lastError());
+  }
+
+  /** The deliveries of a receive script's reply, each recorded as held by this broker. */
+  #deliveriesOf(queue: string, reply: readonly string[]): Delivery[] {
     const deliveries: Delivery[] = [];
     for (let index = 0; index + 2 < reply.length; index += 3) {
       const [kind, tag, raw] = [reply[index], reply[index + 1], reply[index + 2]] as string[];
@@ -188,22 +231,6 @@ export class RedisBroker implements Broker {
       deliveries.push(delivery);
     }
     return deliveries;
-  }
-
-  /**
-   * Blocks until the queue's step-0 list has an element or `ms` pass, without taking anything:
-   * BLMOVE from the list's tail to its own tail leaves the list as it was. Taking stays with the
-   * atomic receive script.
-   */
-  async #waitForData(queue: string, ms: number): Promise<void> {
-    this.#blocking ??= this.#connect('blocking');
-    const [list] = this.#keys.queueLists(queue);
-    try {
-      await this.#blocking.blmove(list as string, list as string, 'RIGHT', 'RIGHT', ms / 1000);
-    } catch (error) {
-      if (this.#closed) return;
-      throw redisFailure(this.#config.url, `wait on ${queue}`, error, this.#lastError());
-    }
   }
 
   async settle(items: readonly SettleItem[]): Promise<void> {
