@@ -36,7 +36,6 @@ export class ChannelHolds<T> {
   #head = 0;
   /** Released deliveries still in `#queue` behind one that is held. */
   readonly #released = new Set<T>();
-  #size = 0;
 
   constructor(tagOf: (item: T) => number) {
     this.#tagOf = tagOf;
@@ -44,7 +43,7 @@ export class ChannelHolds<T> {
 
   /** Deliveries held and not released. */
   get size(): number {
-    return this.#size;
+    return this.#queue.length - this.#head - this.#released.size;
   }
 
   /**
@@ -53,7 +52,6 @@ export class ChannelHolds<T> {
    */
   hold(item: T): void {
     this.#queue.push(item);
-    this.#size++;
   }
 
   /**
@@ -62,7 +60,6 @@ export class ChannelHolds<T> {
    */
   release(items: readonly T[]): AckPlan<T> {
     for (const item of items) this.#released.add(item);
-    this.#size -= items.length;
     const queue = this.#queue;
     let head = this.#head;
     while (head < queue.length && this.#released.delete(queue[head] as T)) head++;

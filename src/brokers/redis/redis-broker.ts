@@ -254,8 +254,7 @@ export class RedisBroker implements Broker {
         transaction.lpush(this.#keys.deadLetter(this.deadLetterQueue(delivery.queue)), record);
       }
     }
-    // One variadic ZREM and HDEL for the whole batch: two commands instead of two per message,
-    // which is most of what a batch of no-op tasks costs Redis and the socket.
+    // One variadic ZREM and HDEL for the whole batch: two commands instead of two per message.
     transaction.zrem(this.#keys.unackedIndex, ...tags);
     transaction.hdel(this.#keys.unacked, ...tags);
     await this.#exec(transaction, `settle ${items.length} message(s)`);
