@@ -2,7 +2,8 @@
  * Latency on an idle worker: N tasks published 5 ms apart by each peer's own producer; the
  * producer stamps the time right before it publishes (`sent`, unix ms) and the worker takes the
  * difference when the task starts. Producer and worker are separate processes on one machine,
- * so their clocks agree. The first 20 messages warm both up and are left out. p50 and p99 per
+ * so their clocks agree. The raw clients carry the same Celery-shaped bytes the same way (two
+ * processes): the floor any Celery-compatible worker on this machine starts from. The first 20 messages warm both up and are left out. p50 and p99 per
  * run; the figure is the median of the runs.
  */
 import {
@@ -86,6 +87,19 @@ const CASES: readonly LatencyCase[] = (['redis', 'amqp'] as const).flatMap((brok
       tsxCommand('peers/celery-node.ts', ['worker', broker, queue, String(n), 'nodelay']),
     sender: (queue: string, n: number) =>
       tsxCommand('peers/celery-node.ts', ['send', broker, queue, String(n), String(INTERVAL_MS)]),
+  },
+  {
+    id: `latency.${broker}.raw`,
+    system: 'floor' as const,
+    broker,
+    label:
+      broker === 'redis'
+        ? 'raw ioredis LPUSH → BRPOP, two processes, Celery-shaped'
+        : 'raw amqplib publish → delivery, two processes, Celery-shaped',
+    worker: (queue: string, n: number) =>
+      tsxCommand('peers/raw.ts', ['worker', broker, queue, String(n)]),
+    sender: (queue: string, n: number) =>
+      tsxCommand('peers/raw.ts', ['send', broker, queue, String(n), String(INTERVAL_MS)]),
   },
   ...(broker === 'redis'
     ? [

@@ -322,4 +322,15 @@ describe.each(BROKERS)('the %s broker', (kind) => {
 
     await expect(broker.settle([item])).rejects.toThrow(/already settled/);
   });
+
+  it('refuses a delivery repeated within one settle and keeps holding it', async () => {
+    await broker.publish([call()]);
+    const [delivery] = await receiveAll(harness, broker, 1);
+    const item = { delivery: delivery as Delivery, settlement: { kind: 'done' } as const };
+
+    await expect(broker.settle([item, item])).rejects.toThrow(/already settled/);
+
+    // Still held: the refused call settled nothing, so settling it once now succeeds.
+    await expect(broker.settle([item])).resolves.toBeUndefined();
+  });
 });

@@ -229,15 +229,16 @@ export class RabbitMqBroker implements Broker {
 
   async settle(items: readonly SettleItem[]): Promise<void> {
     if (items.length === 0) return;
+    const seen = new Set<Delivery>();
     const helds = items.map(({ delivery }) => {
       const held = this.#held.get(delivery);
-      if (!held)
+      // A repeat within this call counts too: its tag would be acked twice, and RabbitMQ closes
+      // a channel that acks an unknown tag.
+      if (!held || seen.has(delivery))
         throw new Error(`delivery from ${delivery.queue} was already settled or is not ours`);
+      seen.add(delivery);
       return held;
     });
-    // A duplicate would be acked twice, and RabbitMQ closes a channel acking an unknown tag.
-    if (new Set(helds).size < helds.length)
-      throw new Error('a delivery appears twice in one settle');
     const republish = items.filter(({ settlement }) => settlement.kind !== 'done');
     if (republish.length > 0) {
       const channel = await this.#publisherChannel();
