@@ -382,6 +382,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Calls `send` `n` times, the i-th `i × intervalMs` after the first: the latency senders' pacing.
+ * A call that comes due while the one before is still out goes as soon as that one returns.
+ */
+export async function paced(
+  n: number,
+  intervalMs: number,
+  send: () => unknown | Promise<unknown>,
+): Promise<void> {
+  const started = nowMs();
+  for (let index = 0; index < n; index++) {
+    const wait = started + index * intervalMs - nowMs();
+    if (wait > 0) await sleep(wait);
+    await send();
+  }
+}
+
 /** Polls `probe` every `everyMs` until it returns true or `timeoutMs` passes. */
 export async function waitUntil(
   probe: () => Promise<boolean>,

@@ -9,7 +9,7 @@
  * benchmarks' database. Default job options: completed jobs are kept, as BullMQ does by default.
  */
 import { Queue, Worker } from 'bullmq';
-import { nowMs, REDIS_URL, report } from '../harness.js';
+import { nowMs, paced, REDIS_URL, report } from '../harness.js';
 
 const [command, name = 'bench.bullmq', nText = '1000', extra = ''] = process.argv.slice(2);
 const n = Number(nText);
@@ -59,12 +59,7 @@ async function send(intervalMs: number): Promise<void> {
   const queue = new Queue(name, { connection, prefix });
   await queue.waitUntilReady();
   report({ event: 'ready' });
-  const started = nowMs();
-  for (let index = 0; index < n; index++) {
-    const wait = started + index * intervalMs - nowMs();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    await queue.add('noop', { sent: nowMs() });
-  }
+  await paced(n, intervalMs, () => queue.add('noop', { sent: nowMs() }));
   report({ event: 'result', sent: n });
   await queue.close();
 }

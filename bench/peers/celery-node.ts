@@ -19,6 +19,7 @@ import {
   type BrokerName,
   NOOP_TASK,
   nowMs,
+  paced,
   REDIS_URL,
   report,
   sleep,
@@ -72,12 +73,7 @@ async function send(intervalMs: number): Promise<void> {
   client.conf.CELERY_BROKER_OPTIONS = brokerOptions('nodelay');
   await client.isReady();
   report({ event: 'ready' });
-  const started = nowMs();
-  for (let index = 0; index < n; index++) {
-    const wait = started + index * intervalMs - nowMs();
-    if (wait > 0) await sleep(wait);
-    client.sendTask(NOOP_TASK, [], { sent: nowMs() });
-  }
+  await paced(n, intervalMs, () => client.sendTask(NOOP_TASK, [], { sent: nowMs() }));
   await sleep(200);
   report({ event: 'result', sent: n });
   await client.disconnect();

@@ -17,7 +17,7 @@ import { createBroker } from '../../src/brokers/create-broker.js';
 import { createRegistry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
 import { runLocalWorker } from '../../src/worker/local-worker.js';
-import { BROKERS, type BrokerName, NOOP_TASK, nowMs, report } from '../harness.js';
+import { BROKERS, type BrokerName, NOOP_TASK, nowMs, paced, report } from '../harness.js';
 
 const [command, brokerName, queue = 'bench.ours', nText = '1000', extra = ''] =
   process.argv.slice(2);
@@ -75,13 +75,9 @@ async function publish(mode: string): Promise<void> {
 async function send(intervalMs: number): Promise<void> {
   await broker.stats(queue);
   report({ event: 'ready' });
-  const started = nowMs();
-  for (let index = 0; index < n; index++) {
-    const due = started + index * intervalMs;
-    const wait = due - nowMs();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    await broker.publish([noop.createMessage({ kwargs: { sent: nowMs() } })]);
-  }
+  await paced(n, intervalMs, () =>
+    broker.publish([noop.createMessage({ kwargs: { sent: nowMs() } })]),
+  );
   report({ event: 'result', sent: n });
 }
 

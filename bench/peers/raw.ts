@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { encodeAmqpMessage } from '../../src/core/amqp-codec.js';
 import { createTaskMessage } from '../../src/core/message.js';
 import { encodeRedisMessage } from '../../src/core/redis-codec.js';
-import { AMQP_URL, NOOP_TASK, nowMs, REDIS_URL, report, sleep } from '../harness.js';
+import { AMQP_URL, NOOP_TASK, nowMs, paced, REDIS_URL, report } from '../harness.js';
 
 const [command, broker, queue = 'bench.raw', nText = '1000', extra = ''] = process.argv.slice(2);
 const n = Number(nText);
@@ -57,13 +57,10 @@ async function redisSend(intervalMs: number): Promise<void> {
   try {
     await redis.ping();
     report({ event: 'ready' });
-    const started = nowMs();
-    for (let index = 0; index < n; index++) {
-      const wait = started + index * intervalMs - nowMs();
-      if (wait > 0) await sleep(wait);
+    await paced(n, intervalMs, () => {
       const encoded = encodeRedisMessage(message());
-      await redis.lpush(encoded.key, encoded.envelope);
-    }
+      return redis.lpush(encoded.key, encoded.envelope);
+    });
     report({ event: 'result', sent: n });
   } finally {
     redis.disconnect();
@@ -101,14 +98,11 @@ async function amqpSend(intervalMs: number): Promise<void> {
     const channel = await connection.createConfirmChannel();
     await channel.assertQueue(queue, { durable: true });
     report({ event: 'ready' });
-    const started = nowMs();
-    for (let index = 0; index < n; index++) {
-      const wait = started + index * intervalMs - nowMs();
-      if (wait > 0) await sleep(wait);
+    await paced(n, intervalMs, () => {
       const encoded = encodeAmqpMessage(message());
       channel.publish('', queue, encoded.content, encoded.options as Options.Publish);
-      await channel.waitForConfirms();
-    }
+      return channel.waitForConfirms();
+    });
     report({ event: 'result', sent: n });
   } finally {
     await connection.close();
