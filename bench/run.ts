@@ -250,6 +250,14 @@ const targets = evaluate(byId);
 const info = await machine();
 // The run's date is its first script's, so that re-rendering old parts keeps it.
 const date = parts.map((part) => part.startedAt).sort()[0] ?? new Date().toISOString();
+/**
+ * Scripts re-run on their own after the run (`npm run bench -- lambda-cost`): they started later
+ * than the whole run could have taken, and the header says so, since their host may have differed.
+ */
+const runEnd = Date.parse(date) + parts.reduce((sum, part) => sum + part.seconds, 0) * 1000;
+const rerun = parts
+  .filter((part) => Date.parse(part.startedAt) > runEnd + 60_000)
+  .map((part) => `${part.script} re-run at ${part.startedAt}`);
 const subtitle = `${date.slice(0, 10)} · ${info.cpu} · ${info.memory} · Node ${info.node} · Redis ${info.redis} · RabbitMQ ${info.rabbitmq} · medians of ${RUNS}`;
 
 const targetRows = targets.map((result) => [
@@ -261,7 +269,9 @@ const targetRows = targets.map((result) => [
 const markdown = [
   `Run of ${date} on ${Object.entries(info)
     .map(([key, value]) => `${key} ${value}`)
-    .join(', ')}; medians of ${RUNS} runs${SCALE === 1 ? '' : `, N scaled by ${SCALE}`}.`,
+    .join(', ')}; medians of ${RUNS} runs${SCALE === 1 ? '' : `, N scaled by ${SCALE}`}${
+    rerun.length > 0 ? `; ${rerun.join(', ')}` : ''
+  }.`,
   '',
   table(['target', 'goal', 'ours (default / best, or as listed)', ''], targetRows),
   '',

@@ -20,6 +20,10 @@ export {
   type RmqEventMessage,
 } from './brokers/rabbitmq/amazon-mq-event.js';
 export { RabbitMqBroker, type RabbitMqBrokerOptions } from './brokers/rabbitmq/rabbitmq-broker.js';
+export {
+  type RabbitMqOnceStoreOptions,
+  rabbitMqOnceStore,
+} from './brokers/rabbitmq/rabbitmq-once-store.js';
 export { RedisBroker, type RedisBrokerOptions } from './brokers/redis/redis-broker.js';
 export { defaultOnceStoreUrl, redisOnceStore } from './brokers/redis/redis-once-store.js';
 export {

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Broker } from '../brokers/broker.js';
 import { type CreateBrokerOptions, createBroker } from '../brokers/create-broker.js';
 import type { BrokerConfigInput } from '../config/broker-config.js';
-import { redisTickLock, type TickLock } from '../lambda/cron-handler.js';
+import { type TickLock, tickLockAt } from '../lambda/cron-handler.js';
 import type { LambdaInvoker } from '../lambda/lambda-executor.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -89,7 +89,7 @@ export function processContext(): CliContext {
     loadApp: (spec) => loadApp(spec, { cwd: process.cwd(), env }),
     createBroker,
     lambdaClient: (endpoint) => defaultLambdaClient(endpoint, env),
-    tickLock: redisTickLock,
+    tickLock: tickLockAt,
     now: Date.now,
     sleep,
   };

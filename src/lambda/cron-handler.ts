@@ -2,10 +2,13 @@
  * Cron: a task declared with `cron` gets a schedule trigger, and this function publishes the
  * task's message on each tick, as Celery beat would (a plain task message whose `expires` is the
  * interval). Overlapping triggers for one tick publish once: a Redis `SET NX EX` key per task and
- * tick, as Sentry's scheduler does.
+ * tick, as Sentry's scheduler does, or on a RabbitMQ deployment a one-message queue per task and
+ * tick (`rabbitMqOnceStore`), so that it needs no Redis.
  */
 import middy from '@middy/core';
-import { defaultOnceStoreUrl, redisOnceStore } from '../brokers/redis/redis-once-store.js';
+import { rabbitMqOnceStore } from '../brokers/rabbitmq/rabbitmq-once-store.js';
+import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
+import { defaultOnceStoreUrl } from '../config/once-store-url.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { nextRuns, type Schedule } from '../core/schedule.js';
@@ -40,9 +43,32 @@ export function redisTickLock(url: string): TickLock {
   return redisOnceStore(url);
 }
 
+/**
+ * The {@link TickLock} at `url`: Redis (`redis://`, `rediss://`) or RabbitMQ (`amqp://`,
+ * `amqps://`). A build for one broker (`SERVERLESS_CELERY_BROKER`) carries only that broker's
+ * client; a lock on the other needs {@link redisTickLock} or `rabbitMqOnceStore` passed as `lock`.
+ */
+export function tickLockAt(url: string): TickLock {
+  const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase();
+  const amqp = scheme === 'amqp' || scheme === 'amqps';
+  const redis = scheme === 'redis' || scheme === 'rediss';
+  // The build check comes first and reads the variable itself, so that a bundler replacing it
+  // drops the other broker's branch, and with it that client.
+  if (process.env.SERVERLESS_CELERY_BROKER !== 'redis' && amqp) return rabbitMqOnceStore(url);
+  if (process.env.SERVERLESS_CELERY_BROKER !== 'rabbitmq' && redis) return redisTickLock(url);
+  const reason =
+    amqp || redis
+      ? `a lock on ${scheme} is not in this build (SERVERLESS_CELERY_BROKER=${String(process.env.SERVERLESS_CELERY_BROKER)}): pass one as \`lock\` to createCronHandler`
+      : 'not a redis://, rediss://, amqp:// or amqps:// URL';
+  throw new InvalidConfigError('cron tick lock', [{ path: 'url', message: reason }]);
+}
+
 /** Options of {@link createCronHandler}. */
 export interface CronHandlerOptions {
-  /** @defaultValue Redis at `CRON_LOCK_URL`, else `BROKER_URL` when it is Redis, else the local Redis */
+  /**
+   * @defaultValue {@link tickLockAt} `CRON_LOCK_URL`, else `BROKER_URL` when it is Redis or
+   * RabbitMQ (the broker holds its own locks), else the local Redis
+   */
   readonly lock?: TickLock;
 }
 
@@ -71,7 +97,7 @@ export function createCronHandler(
 ) {
   const definition = cronTask(runtime.registry, task);
   const schedule = definition.schedule as Schedule;
-  const lock = options.lock ?? redisTickLock(defaultLockUrl());
+  const lock = options.lock ?? tickLockAt(defaultLockUrl());
   return middy(async (event: CronEvent): Promise<CronResult> => {
     const scheduled = event?.time ? new Date(event.time) : new Date();
     const tick = new Date(Math.floor(scheduled.getTime() / 60_000) * 60_000).toISOString();
@@ -106,6 +132,9 @@ function cronTask(registry: Registry, task: string) {
 }
 
 function defaultLockUrl(): string {
-  // CRON_LOCK_URL, else the once-store rule without ONCE_STORE_URL (the broker if Redis, else local).
-  return process.env.CRON_LOCK_URL || defaultOnceStoreUrl({ BROKER_URL: process.env.BROKER_URL });
+  if (process.env.CRON_LOCK_URL) return process.env.CRON_LOCK_URL;
+  const broker = process.env.BROKER_URL;
+  if (broker && /^amqps?:/i.test(broker)) return broker;
+  // The once-store rule without ONCE_STORE_URL: the broker if Redis, else the local Redis.
+  return defaultOnceStoreUrl({ BROKER_URL: broker });
 }

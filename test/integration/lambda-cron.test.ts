@@ -1,10 +1,11 @@
 /**
  * The cron function with its tick lock on real Redis (database 8 of 127.0.0.1:6379): one message
  * per tick however many triggers overlap, the lock key living one interval, and a tick given
- * back when publishing fails. Every task name (hence lock key) is unique to its test.
+ * back when publishing fails. On RabbitMQ (a throw-away vhost) the default lock is the broker
+ * itself. Every task name (hence lock key) is unique to its test.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { BrokerError } from '../../src/core/errors.js';
 import { createRegistry } from '../../src/core/registry.js';
@@ -17,6 +18,7 @@ import {
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
 import { expectDecoded } from '../helpers/decode.js';
 import { fakeContext } from '../helpers/lambda.js';
+import { argumentsOf, createTestVhost, listQueues } from '../helpers/rabbitmq.js';
 import { redisBench, redisUrl } from '../helpers/redis.js';
 
 const DB = 8;
@@ -125,5 +127,39 @@ describe('the cron function on real Redis', () => {
     expect(keptAfterFailure).toBe(0);
     expect(retried).toMatchObject({ published: true, tick: TICK });
     expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 1 });
+  });
+});
+
+describe('the cron function on RabbitMQ', () => {
+  it('locks each tick in the broker itself when no CRON_LOCK_URL is set', async () => {
+    // Prepare
+    const vhost = await createTestVhost();
+    vi.stubEnv('BROKER_URL', vhost.url);
+    vi.stubEnv('CRON_LOCK_URL', '');
+    try {
+      const { queue, name, runtime } = app(vhost.url);
+      const triggers = [1, 2, 3].map(() => createCronHandler(runtime, name));
+      const event = { time: '2026-03-01T10:15:00Z' };
+
+      // Act
+      const results = await Promise.all(triggers.map((handler) => handler(event, fakeContext())));
+      const late = await createCronHandler(runtime, name)(
+        { time: '2026-03-01T10:15:40Z' },
+        fakeContext(),
+      );
+
+      // Assess
+      expect(results.filter((result) => result.published)).toHaveLength(1);
+      expect(late).toMatchObject({ published: false, tick: TICK });
+      expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 1 });
+      const lock = (await listQueues(vhost.name)).find(
+        (listed) => listed.name === `_sc.cron.${name}.${TICK}`,
+      );
+      expect(argumentsOf(lock)).toMatchObject({ 'x-expires': 300_000, 'x-max-length': 1 });
+    } finally {
+      for (const runtime of runtimes.splice(0)) await runtime.broker().close();
+      vi.unstubAllEnvs();
+      await vhost.remove();
+    }
   });
 });

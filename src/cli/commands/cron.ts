@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import type { Broker } from '../../brokers/broker.js';
-import { DEFAULT_BROKER_URL, redactUrl } from '../../config/broker-config.js';
+import { redactUrl } from '../../config/broker-config.js';
 import { toError } from '../../core/errors.js';
 import { nextRuns, type Schedule } from '../../core/schedule.js';
 import type { Task } from '../../core/task.js';
@@ -23,7 +23,7 @@ const MAX_WAIT_MS = 60_000;
 
 /** Options of `cron`. */
 export interface CronCommandOptions extends CommonOptions {
-  /** Redis of the tick locks. @defaultValue `$CRON_LOCK_URL`, else the broker when Redis, else the local Redis */
+  /** Redis or RabbitMQ of the tick locks. @defaultValue `$CRON_LOCK_URL`, else the broker */
   readonly lockUrl?: string;
   /** Publish the tasks due at this minute once, then exit. */
   readonly tick?: Date;
@@ -48,7 +48,7 @@ export function registerCron(
   )
     .option(
       '--lock-url <url>',
-      'Redis holding the per-tick locks (default: $CRON_LOCK_URL, else the broker when it is Redis, else redis://127.0.0.1:6379/0)',
+      'Redis or RabbitMQ holding the per-tick locks (default: $CRON_LOCK_URL, else the broker)',
     )
     .option('--tick <iso>', 'publish the tasks due at this minute once, then exit', isoDate)
     .action(async (options: CronCommandOptions) => {
@@ -67,11 +67,11 @@ export async function runCronCommand(
     throw new AppConfigError(`the app ${app.module} has no task with a cron schedule`);
   }
   const choice = chooseBroker(context, app, options.broker);
-  const lockUrl =
-    options.lockUrl ??
-    (context.env.CRON_LOCK_URL || (/^rediss?:/.test(choice.url) ? choice.url : DEFAULT_BROKER_URL));
-  if (!/^rediss?:\/\//.test(lockUrl)) {
-    throw new UsageError(`the cron lock needs Redis: ${redactUrl(lockUrl)} is not a redis:// URL`);
+  const lockUrl = options.lockUrl ?? (context.env.CRON_LOCK_URL || choice.url);
+  if (!lockKind(lockUrl)) {
+    throw new UsageError(
+      `the cron lock needs Redis or RabbitMQ: ${redactUrl(lockUrl)} is not a redis:// or amqp:// URL`,
+    );
   }
   const lock = context.tickLock(lockUrl);
   const ticker = { context, lock, lockUrl };
@@ -157,7 +157,7 @@ export async function fireTick(ticker: Ticker, task: Task, tick: Date): Promise<
   try {
     if (!(await ticker.lock.claim(key, interval))) return { kind: 'skipped' };
   } catch (error) {
-    return { kind: 'failed', stage: 'lock', error: lockError(error) };
+    return { kind: 'failed', stage: 'lock', error: lockError(error, ticker.lockUrl) };
   }
   const expires = task.options.expires ?? interval;
   const message = task.createMessage({ expires });
@@ -184,31 +184,43 @@ function report(ticker: Ticker, task: Task, tick: Date, result: TickResult): voi
       ticker.context.stdout(`${head}  skipped: already published for this tick\n`);
       return;
     case 'failed': {
-      const where =
-        result.stage === 'lock' ? `lock Redis ${redactUrl(ticker.lockUrl)}` : 'publishing';
+      const where = result.stage === 'lock' ? `lock ${describeLock(ticker.lockUrl)}` : 'publishing';
       ticker.context.stderr(`${head}  not published: ${where}: ${result.error.message}\n`);
     }
   }
 }
 
 function lockProblem(lockUrl: string, error: Error): UnavailableError {
-  const hint = startHint(lockUrl, 'redis', error.message);
+  const hint = startHint(lockUrl, lockKind(lockUrl) ?? 'redis', error.message);
   return new UnavailableError(
-    `cron lock Redis ${redactUrl(lockUrl)} unavailable: ${error.message}${hint ? `. Start one: ${hint}` : ''}`,
+    `cron lock ${describeLock(lockUrl)} unavailable: ${error.message}${hint ? `. Start one: ${hint}` : ''}`,
     { cause: error },
   );
 }
 
 /** ioredis's "Reached the max retries per request limit…" says only that no connection came up. */
-function lockError(thrown: unknown): Error {
+function lockError(thrown: unknown, lockUrl: string): Error {
   const error = toError(thrown);
   const code = (error as { code?: unknown }).code;
   if (error.name === 'MaxRetriesPerRequestError' || code === 'ECONNREFUSED') {
-    return new Error('no connection (connection refused or lost; is redis-server running?)', {
+    const server = lockKind(lockUrl) === 'rabbitmq' ? 'rabbitmq-server' : 'redis-server';
+    return new Error(`no connection (connection refused or lost; is ${server} running?)`, {
       cause: error,
     });
   }
   return error;
+}
+
+/** Which broker a lock URL names, if any. */
+function lockKind(url: string): Broker['kind'] | null {
+  if (/^rediss?:\/\//i.test(url)) return 'redis';
+  if (/^amqps?:\/\//i.test(url)) return 'rabbitmq';
+  return null;
+}
+
+/** `Redis <url>` or `RabbitMQ <url>`, password hidden. */
+function describeLock(url: string): string {
+  return `${lockKind(url) === 'rabbitmq' ? 'RabbitMQ' : 'Redis'} ${redactUrl(url)}`;
 }
 
 function nextTick(task: Task, from: number): Date {

@@ -82,7 +82,7 @@ describe('cron', () => {
     expect(first.context.err()).toContain('cron: SIGINT: stopping\ncron: stopped\n');
   });
 
-  it('takes the lock from --lock-url, else CRON_LOCK_URL, else a Redis broker, else the local Redis', async () => {
+  it('takes the lock from --lock-url, else CRON_LOCK_URL, else the broker', async () => {
     // Prepare
     const tick = ['--tick', '2025-01-01T00:05:00Z'];
     const runs = [
@@ -112,7 +112,7 @@ describe('cron', () => {
       'redis://lock:6379/2',
       'redis://env-lock:6379/3',
       'redis://:pw@broker:6379/4',
-      'redis://127.0.0.1:6379/0',
+      'amqp://guest:guest@127.0.0.1:5672/',
     ]);
   });
 
@@ -215,7 +215,7 @@ describe('cron', () => {
     );
   });
 
-  it('refuses a lock URL that is not Redis, and an app with no cron task', async () => {
+  it('refuses a lock URL that is neither Redis nor RabbitMQ, and an app with no cron task', async () => {
     // Prepare
     const noCron = createRegistry({ tasks: [app.add], queues: [{ name: 'jobs' }] });
     const badLock = testContext({ registry: app.registry, broker: fakeBroker() });
@@ -223,14 +223,14 @@ describe('cron', () => {
 
     // Act
     const codes = [
-      await main(['cron', '--lock-url', 'amqp://x/'], badLock),
+      await main(['cron', '--lock-url', 'http://x/'], badLock),
       await main(['cron'], empty),
     ];
 
     // Assess
     expect(codes).toEqual([2, 78]);
     expect(badLock.err()).toBe(
-      'error: the cron lock needs Redis: amqp://x/ is not a redis:// URL\n',
+      'error: the cron lock needs Redis or RabbitMQ: http://x/ is not a redis:// or amqp:// URL\n',
     );
     expect(empty.err()).toBe('error: the app test-app has no task with a cron schedule\n');
   });

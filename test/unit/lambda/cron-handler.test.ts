@@ -8,6 +8,7 @@ import {
   createCronHandler,
   scheduleInterval,
   type TickLock,
+  tickLockAt,
 } from '../../../src/lambda/cron-handler.js';
 import { fakeBroker, fakeContext, fakeRuntime } from '../../helpers/lambda.js';
 
@@ -210,5 +211,35 @@ describe('scheduleInterval', () => {
 
     // Assess
     expect(interval).toBe(seconds);
+  });
+});
+
+describe('tickLockAt', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('refuses a URL of no broker, naming the reason', () => {
+    // Act
+    const attempt = () => tickLockAt('http://127.0.0.1:6379/0');
+
+    // Assess
+    expect(attempt).toThrow(InvalidConfigError);
+    expect(attempt).toThrow('not a redis://, rediss://, amqp:// or amqps:// URL');
+  });
+
+  it.each([
+    ['rabbitmq', 'redis://127.0.0.1:6379/0', 'a lock on redis is not in this build'],
+    ['redis', 'amqp://guest:guest@127.0.0.1:5672/', 'a lock on amqp is not in this build'],
+  ])('in a %s build, refuses a lock on %s and says how to pass one', (build, url, reason) => {
+    // Prepare
+    vi.stubEnv('SERVERLESS_CELERY_BROKER', build);
+
+    // Act
+    const attempt = () => tickLockAt(url);
+
+    // Assess
+    expect(attempt).toThrow(reason);
+    expect(attempt).toThrow('pass one as `lock` to createCronHandler');
   });
 });
