@@ -107,12 +107,15 @@ describe('loadApp', () => {
     const missing = loadApp(none, { cwd: dir, env: {} });
     const broken = loadApp(invalid, { cwd: dir, env: {} });
 
-    // Assess
-    await expect(missing).rejects.toThrow(
-      `the app ${none} exports no registry: add \`export const registry = createRegistry({ tasks, queues })\``,
-    );
-    await expect(broken).rejects.toThrow(
-      new RegExp(`^cannot load the app ${invalid}: registry: queues\\[0\\]\\.name: `),
-    );
+    // Assess: both handlers attach at once; awaiting one first would leave the other's
+    // rejection unheard for a moment, which vitest reports as an unhandled error.
+    await Promise.all([
+      expect(missing).rejects.toThrow(
+        `the app ${none} exports no registry: add \`export const registry = createRegistry({ tasks, queues })\``,
+      ),
+      expect(broken).rejects.toThrow(
+        new RegExp(`^cannot load the app ${invalid}: registry: queues\\[0\\]\\.name: `),
+      ),
+    ]);
   });
 });
