@@ -47,7 +47,7 @@ export interface StartOptions {
   readonly brokerUrl?: string;
   /** The demo's event store. @defaultValue `process.env.STORE_URL`, else the broker if Redis, else the local Redis */
   readonly storeUrl?: string;
-  /** The cron tick lock. @defaultValue `process.env.CRON_LOCK_URL`, else the broker if Redis, else the store */
+  /** The cron tick lock. @defaultValue `process.env.CRON_LOCK_URL`, else the broker */
   readonly cronLockUrl?: string;
   /** The app's registry (queues to drain, task function names). @defaultValue the demo's */
   readonly registry?: Registry;
@@ -97,10 +97,8 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
     options.storeUrl ??
     process.env.STORE_URL ??
     (config.kind === 'redis' ? brokerUrl : DEFAULT_BROKER_URL);
-  const cronLockUrl =
-    options.cronLockUrl ??
-    process.env.CRON_LOCK_URL ??
-    (config.kind === 'redis' ? brokerUrl : storeUrl);
+  // The broker holds its own tick locks (a RabbitMQ build carries no Redis client for them).
+  const cronLockUrl = options.cronLockUrl ?? process.env.CRON_LOCK_URL ?? brokerUrl;
   const registry = options.registry ?? (await import('../demo/app.js')).registry;
   const queues = registry.queues.map((queue) => queue.name);
   let prefix: string;
