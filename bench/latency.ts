@@ -3,8 +3,9 @@
  * producer stamps the time right before it publishes (`sent`, unix ms) and the worker takes the
  * difference when the task starts. Producer and worker are separate processes on one machine,
  * so their clocks agree. The raw clients carry the same Celery-shaped bytes the same way (two
- * processes): the floor any Celery-compatible worker on this machine starts from. The first 20 messages warm both up and are left out. p50 and p99 per
- * run; the figure is the median of the runs.
+ * processes): the floor any Celery-compatible worker on this machine starts from. The first 20
+ * messages warm both up and are left out. p50 and p99 per run; the figure is the median of the
+ * runs.
  */
 import {
   BROKERS,

@@ -123,9 +123,16 @@ export function parseBrokerConfig(input: BrokerConfigInput): BrokerConfig {
   return parsed.data;
 }
 
+/** The broker a URL names by its scheme (`redis://`, `rediss://`, `amqp://`, `amqps://`), or `null`. */
+export function brokerKindOf(url: string): BrokerConfig['kind'] | null {
+  if (/^rediss?:\/\//.test(url)) return 'redis';
+  if (/^amqps?:\/\//.test(url)) return 'rabbitmq';
+  return null;
+}
+
 function fromUrl(url: string): unknown {
-  if (/^rediss?:\/\//.test(url)) return { kind: 'redis', url };
-  if (/^amqps?:\/\//.test(url)) return { kind: 'rabbitmq', url };
+  const kind = brokerKindOf(url);
+  if (kind) return { kind, url };
   throw new InvalidConfigError('broker', [
     {
       path: 'url',

@@ -8,7 +8,7 @@
 import middy from '@middy/core';
 import { rabbitMqOnceStore } from '../brokers/rabbitmq/rabbitmq-once-store.js';
 import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
-import { defaultOnceStoreUrl } from '../config/once-store-url.js';
+import { brokerKindOf, DEFAULT_BROKER_URL } from '../config/broker-config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { nextRuns, type Schedule } from '../core/schedule.js';
@@ -49,17 +49,18 @@ export function redisTickLock(url: string): TickLock {
  * client; a lock on the other needs {@link redisTickLock} or `rabbitMqOnceStore` passed as `lock`.
  */
 export function tickLockAt(url: string): TickLock {
-  const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase();
-  const amqp = scheme === 'amqp' || scheme === 'amqps';
-  const redis = scheme === 'redis' || scheme === 'rediss';
+  const kind = brokerKindOf(url);
   // The build check comes first and reads the variable itself, so that a bundler replacing it
   // drops the other broker's branch, and with it that client.
-  if (process.env.SERVERLESS_CELERY_BROKER !== 'redis' && amqp) return rabbitMqOnceStore(url);
-  if (process.env.SERVERLESS_CELERY_BROKER !== 'rabbitmq' && redis) return redisTickLock(url);
-  const reason =
-    amqp || redis
-      ? `a lock on ${scheme} is not in this build (SERVERLESS_CELERY_BROKER=${String(process.env.SERVERLESS_CELERY_BROKER)}): pass one as \`lock\` to createCronHandler`
-      : 'not a redis://, rediss://, amqp:// or amqps:// URL';
+  if (process.env.SERVERLESS_CELERY_BROKER !== 'redis' && kind === 'rabbitmq') {
+    return rabbitMqOnceStore(url);
+  }
+  if (process.env.SERVERLESS_CELERY_BROKER !== 'rabbitmq' && kind === 'redis') {
+    return redisTickLock(url);
+  }
+  const reason = kind
+    ? `a lock on ${url.slice(0, url.indexOf(':'))} is not in this build (SERVERLESS_CELERY_BROKER=${String(process.env.SERVERLESS_CELERY_BROKER)}): pass one as \`lock\` to createCronHandler`
+    : 'not a redis://, rediss://, amqp:// or amqps:// URL';
   throw new InvalidConfigError('cron tick lock', [{ path: 'url', message: reason }]);
 }
 
@@ -134,7 +135,5 @@ function cronTask(registry: Registry, task: string) {
 function defaultLockUrl(): string {
   if (process.env.CRON_LOCK_URL) return process.env.CRON_LOCK_URL;
   const broker = process.env.BROKER_URL;
-  if (broker && /^amqps?:/i.test(broker)) return broker;
-  // The once-store rule without ONCE_STORE_URL: the broker if Redis, else the local Redis.
-  return defaultOnceStoreUrl({ BROKER_URL: broker });
+  return broker && brokerKindOf(broker) ? broker : DEFAULT_BROKER_URL;
 }

@@ -3,10 +3,7 @@
  * tasks do. One lazily created connection per store.
  */
 import { Redis } from 'ioredis';
-import { defaultOnceStoreUrl } from '../../config/once-store-url.js';
 import type { OnceStore } from '../../core/once-store.js';
-
-export { defaultOnceStoreUrl };
 
 /**
  * A Redis-backed {@link OnceStore}; keys get `prefix` (kombu's `global_keyprefix`, if any).
@@ -50,6 +47,16 @@ export function redisOnceStore(
       redis = undefined;
     },
   };
+}
+
+/**
+ * Where once-records live when nothing says otherwise: `ONCE_STORE_URL`, else the broker when it
+ * is Redis (`BROKER_URL`), else the local Redis.
+ */
+export function defaultOnceStoreUrl(env: Record<string, string | undefined> = process.env): string {
+  if (env.ONCE_STORE_URL) return env.ONCE_STORE_URL;
+  const broker = env.BROKER_URL;
+  return broker && /^rediss?:/.test(broker) ? broker : 'redis://127.0.0.1:6379/0';
 }
 
 /** True when some task of `tasks` records its runs (`atMostOnce` or `idempotent`). */

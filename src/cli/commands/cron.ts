@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import type { Broker } from '../../brokers/broker.js';
-import { redactUrl } from '../../config/broker-config.js';
+import { brokerKindOf, redactUrl } from '../../config/broker-config.js';
 import { toError } from '../../core/errors.js';
 import { nextRuns, type Schedule } from '../../core/schedule.js';
 import type { Task } from '../../core/task.js';
@@ -68,7 +68,7 @@ export async function runCronCommand(
   }
   const choice = chooseBroker(context, app, options.broker);
   const lockUrl = options.lockUrl ?? (context.env.CRON_LOCK_URL || choice.url);
-  if (!lockKind(lockUrl)) {
+  if (!brokerKindOf(lockUrl)) {
     throw new UsageError(
       `the cron lock needs Redis or RabbitMQ: ${redactUrl(lockUrl)} is not a redis:// or amqp:// URL`,
     );
@@ -191,7 +191,7 @@ function report(ticker: Ticker, task: Task, tick: Date, result: TickResult): voi
 }
 
 function lockProblem(lockUrl: string, error: Error): UnavailableError {
-  const hint = startHint(lockUrl, lockKind(lockUrl) ?? 'redis', error.message);
+  const hint = startHint(lockUrl, brokerKindOf(lockUrl) ?? 'redis', error.message);
   return new UnavailableError(
     `cron lock ${describeLock(lockUrl)} unavailable: ${error.message}${hint ? `. Start one: ${hint}` : ''}`,
     { cause: error },
@@ -203,7 +203,7 @@ function lockError(thrown: unknown, lockUrl: string): Error {
   const error = toError(thrown);
   const code = (error as { code?: unknown }).code;
   if (error.name === 'MaxRetriesPerRequestError' || code === 'ECONNREFUSED') {
-    const server = lockKind(lockUrl) === 'rabbitmq' ? 'rabbitmq-server' : 'redis-server';
+    const server = brokerKindOf(lockUrl) === 'rabbitmq' ? 'rabbitmq-server' : 'redis-server';
     return new Error(`no connection (connection refused or lost; is ${server} running?)`, {
       cause: error,
     });
@@ -211,16 +211,9 @@ function lockError(thrown: unknown, lockUrl: string): Error {
   return error;
 }
 
-/** Which broker a lock URL names, if any. */
-function lockKind(url: string): Broker['kind'] | null {
-  if (/^rediss?:\/\//i.test(url)) return 'redis';
-  if (/^amqps?:\/\//i.test(url)) return 'rabbitmq';
-  return null;
-}
-
 /** `Redis <url>` or `RabbitMQ <url>`, password hidden. */
 function describeLock(url: string): string {
-  return `${lockKind(url) === 'rabbitmq' ? 'RabbitMQ' : 'Redis'} ${redactUrl(url)}`;
+  return `${brokerKindOf(url) === 'rabbitmq' ? 'RabbitMQ' : 'Redis'} ${redactUrl(url)}`;
 }
 
 function nextTick(task: Task, from: number): Date {
