@@ -266,7 +266,7 @@ async function brokerProblem(
   } catch (error) {
     if (!(error instanceof BrokerError)) throw error;
     // Refused credentials or a missing vhost are not solved by starting a server.
-    if (/access refused|vhost does not exist|authentication/.test(error.message))
+    if (/ failed: (access refused|vhost does not exist|authentication)/.test(error.message))
       return error.message;
     const start =
       config.kind === 'redis' ? redisServerCommand(config.url) : 'rabbitmq-server -detached';

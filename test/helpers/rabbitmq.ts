@@ -17,9 +17,13 @@ export interface TestVhost {
   remove(): Promise<void>;
 }
 
-/** Creates `sc-test-<uuid>` with full permissions for guest. */
-export async function createTestVhost(): Promise<TestVhost> {
-  const name = `sc-test-${randomUUID()}`;
+/**
+ * Creates `sc-test-<uuid>` (or `sc-test-<label>-<uuid>`) with full permissions for guest.
+ *
+ * @param label - put in the name, e.g. to hold digits a classifier must not misread
+ */
+export async function createTestVhost(label?: string): Promise<TestVhost> {
+  const name = `sc-test-${label ? `${label}-` : ''}${randomUUID()}`;
   await run('rabbitmqctl', ['add_vhost', name, '-q']);
   await run('rabbitmqctl', ['set_permissions', '-q', '-p', name, 'guest', '.*', '.*', '.*']);
   return {

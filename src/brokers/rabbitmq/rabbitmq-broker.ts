@@ -38,6 +38,7 @@ import type {
   ReceiveOptions,
   SettleItem,
 } from '../broker.js';
+import { AMQP_REPLY, explainAmqpFailure, hasAmqpReply } from './amqp-failure.js';
 import { ChannelHolds } from './channel-holds.js';
 import { deadLetterHeaders, readDeadLetterHeaders } from './dead-letter-headers.js';
 import {
@@ -356,15 +357,14 @@ export class RabbitMqBroker implements Broker {
 
   /** Messages ready in `queue`; 0 for a queue nobody declared yet (inspecting must not declare). */
   async #messageCount(queue: string): Promise<number> {
-    try {
-      return await this.#withChannel(
-        `inspect ${queue}`,
-        async (channel) => (await channel.checkQueue(queue)).messageCount,
-      );
-    } catch (error) {
-      if (/NOT_FOUND|\b404\b/.test((error as Error).message)) return 0;
-      throw error;
-    }
+    return this.#withChannel(`inspect ${queue}`, async (channel) => {
+      try {
+        return (await channel.checkQueue(queue)).messageCount;
+      } catch (error) {
+        if (hasAmqpReply(error, AMQP_REPLY.NOT_FOUND)) return 0;
+        throw error;
+      }
+    });
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadLetterEntry[]> {
@@ -630,12 +630,9 @@ export class RabbitMqBroker implements Broker {
 
   #failure(action: string, error: unknown): BrokerError {
     if (error instanceof BrokerError) return error;
-    const message = error instanceof Error ? error.message : String(error);
     return new BrokerError(
-      `RabbitMQ at ${this.#endpoint()}: ${action} failed: ${explainAmqp(message)}`,
-      {
-        cause: error,
-      },
+      `RabbitMQ at ${this.#endpoint()}: ${action} failed: ${explainAmqpFailure(error)}`,
+      { cause: error },
     );
   }
 }
@@ -684,16 +681,4 @@ export function describeAmqpEndpoint(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
-}
-
-function explainAmqp(message: string): string {
-  if (/ECONNREFUSED/.test(message)) return 'connection refused (is rabbitmq-server running?)';
-  if (/ACCESS_REFUSED|403/.test(message)) return 'access refused (wrong user name or password)';
-  // amqplib reports the server's refusal of connection.open (530 NOT_ALLOWED: no such vhost,
-  // or no access to it) as "Expected ConnectionOpenOk; got <ConnectionClose …>", without the code.
-  if (/NOT_ALLOWED|530|Expected ConnectionOpenOk; got <ConnectionClose/.test(message))
-    return 'vhost does not exist or the user has no access to it';
-  if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
-  if (/ETIMEDOUT|timeout/i.test(message)) return 'connection timed out';
-  return message;
 }

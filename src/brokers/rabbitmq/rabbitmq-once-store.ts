@@ -11,6 +11,7 @@
  */
 import { connect, type Options } from 'amqplib';
 import type { OnceStore } from '../../core/once-store.js';
+import { AMQP_REPLY, hasAmqpReply } from './amqp-failure.js';
 import type { AmqpConnect } from './rabbitmq-broker.js';
 
 /** Options of {@link rabbitMqOnceStore}. */
@@ -23,11 +24,6 @@ export interface RabbitMqOnceStoreOptions {
 
 /** The one message a claim queue holds: its content says nothing, its presence is the claim. */
 const CLAIM = Buffer.from('1');
-
-/** The broker's reply code for a queue declared again with other arguments (another TTL). */
-const PRECONDITION_FAILED = 406;
-/** The broker's reply code for a passive declare of a queue that does not exist. */
-const NOT_FOUND = 404;
 
 /**
  * A RabbitMQ-backed {@link OnceStore}: one queue per claimed key, named by the key.
@@ -79,7 +75,8 @@ export function rabbitMqOnceStore(
         try {
           await channel.assertQueue(key, queue);
         } catch (error) {
-          if (replyCode(error) === PRECONDITION_FAILED) return false;
+          // Declared again with other arguments (another TTL): held by another claim.
+          if (hasAmqpReply(error, AMQP_REPLY.PRECONDITION_FAILED)) return false;
           throw error;
         }
         return new Promise<boolean>((resolve, reject) => {
@@ -98,7 +95,7 @@ export function rabbitMqOnceStore(
         try {
           return (await channel.checkQueue(key)).messageCount > 0;
         } catch (error) {
-          if (replyCode(error) === NOT_FOUND) return false;
+          if (hasAmqpReply(error, AMQP_REPLY.NOT_FOUND)) return false;
           throw error;
         }
       }),
@@ -120,9 +117,4 @@ export function rabbitMqOnceStore(
 function quiet<T extends { on(event: 'error', listener: () => void): unknown }>(channel: T): T {
   channel.on('error', () => {});
   return channel;
-}
-
-/** The AMQP reply code amqplib puts on a channel error, if any. */
-function replyCode(error: unknown): unknown {
-  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
 }

@@ -10,8 +10,10 @@
  * is set. Work queues are bound to `celery_delayed_delivery` with `#.<queue>`. Same names and
  * arguments as Celery ≥ 5.5, so its workers and we share delayed messages.
  */
+
 import type { QueueDeclaration } from '../../core/queue.js';
 import { queueArguments } from '../../core/queue.js';
+import { AMQP_REPLY, amqpReplyOf } from './amqp-failure.js';
 
 /** Bits of the delay: up to 2^28 − 1 seconds (about 8.5 years). */
 export const DELAY_BITS = 28;
@@ -152,10 +154,11 @@ export async function declareWorkQueue(
  * arguments, and which side must change.
  */
 export function explainDeclareError(error: unknown, what: string): string | null {
-  const message = error instanceof Error ? error.message : String(error);
-  if (!/PRECONDITION_FAILED|406/.test(message)) return null;
+  const reply = amqpReplyOf(error);
+  if (reply?.code !== AMQP_REPLY.PRECONDITION_FAILED) return null;
+  const reason = reply.text?.replace(/^PRECONDITION_FAILED - /, '') ?? 'reply 406';
   return (
-    `${what} already exists on the broker with other settings (${message.replace(/^.*PRECONDITION_FAILED - /, '')}). ` +
+    `${what} already exists on the broker with other settings (${reason}). ` +
     'RabbitMQ refuses a second declaration that differs, and the refusal breaks whichever side declares second: ' +
     'declare the queue in the registry exactly as the Python side does (durable, maxPriority, arguments such as x-queue-type), or delete it if nothing uses it.'
   );

@@ -118,9 +118,11 @@ function explain(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'ETIMEDOUT') return 'connection timed out';
-  if (/WRONGPASS|invalid password|invalid username-password/i.test(error.message)) {
+  // A Redis error reply starts with its code word (`WRONGPASS …`, `NOAUTH …`, `ERR …`); the rest
+  // may quote key names, so only the start is read.
+  if (/^(WRONGPASS |ERR invalid password)/.test(error.message)) {
     return 'authentication failed (wrong user name or password)';
   }
-  if (/NOAUTH/i.test(error.message)) return 'authentication required (no password given)';
+  if (/^NOAUTH /.test(error.message)) return 'authentication required (no password given)';
   return error.message;
 }

@@ -65,7 +65,14 @@ describe('redisFailure', () => {
     [ioredisError('connect ETIMEDOUT', { code: 'ETIMEDOUT' }), 'connection timed out'],
     [ioredisError('WRONGPASS invalid username-password pair'), 'authentication failed'],
     [ioredisError('NOAUTH Authentication required.'), 'authentication required'],
+    [ioredisError('ERR invalid password'), 'authentication failed'],
     [ioredisError('OOM command not allowed'), 'OOM command not allowed'],
+    // Key names quoted in a reply are not codes: only the reply's first word is.
+    [
+      ioredisError("ERR user_script:1: key 'wrongpass-noauth' holds the wrong kind of value"),
+      "ERR user_script:1: key 'wrongpass-noauth'",
+    ],
+    [ioredisError('WRONGTYPE key NOAUTH:WRONGPASS holds a list'), 'WRONGTYPE key NOAUTH:WRONGPASS'],
     ['a string thrown', 'a string thrown'],
   ])('names the endpoint and explains %s as %s', (error, reason) => {
     // Act
