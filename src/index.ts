@@ -10,7 +10,6 @@ export type {
   QueueStats,
   ReceiveOptions,
   SettleItem,
-  Settlement,
 } from './brokers/broker.js';
 export { type CreateBrokerOptions, createBroker } from './brokers/create-broker.js';
 export {
@@ -47,23 +46,26 @@ export {
   type RunOptions,
   type RunOutcome,
   runMessage,
-  TimeLimitExceededError,
   throwIfAborted,
 } from './core/run-task.js';
+export {
+  INVOKE_FAILURES_HEADER,
+  type Settlement,
+  settlementFor,
+  settlementForInvalid,
+} from './core/settlement.js';
 export { type TaskOutcome, toTaskOutcome } from './core/task-outcome.js';
 export {
+  type DispatchBatchOptions,
   type DispatchOptions,
   type DispatchOutcome,
   dispatchBatch,
-  INVOKE_FAILURES_HEADER,
-  settlementFor,
   type WorkerEvent,
 } from './worker/dispatch.js';
-export { localExecutor, type TaskExecutor } from './worker/executor.js';
+export { localExecutor, type TaskExecutor, ThrottledError } from './worker/executor.js';
 export {
   processBatch,
   runLocalWorker,
   runWorker,
   type WorkerOptions,
 } from './worker/local-worker.js';
-export { settlementForInvalid } from './worker/settlement.js';

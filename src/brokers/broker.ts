@@ -14,6 +14,7 @@
 import type { DeadLetterReason } from '../core/dead-letter.js';
 import type { TaskMessage } from '../core/message.js';
 import type { QueueDeclaration } from '../core/queue.js';
+import type { Settlement } from '../core/settlement.js';
 import type { DecodeResult, RawDelivery } from '../core/wire.js';
 
 /** Where a broker reports what needs a person's attention. @defaultValue `console` */
@@ -36,17 +37,7 @@ export interface Delivery {
   readonly deliveryCount?: number;
 }
 
-/** How a held message is settled. */
-export type Settlement =
-  /** Its outcome is final (success, ignored, or failure recorded elsewhere): remove it. */
-  | { readonly kind: 'done' }
-  /**
-   * Replace it by `message` (a retry: same id, `retries + 1`; or the same message parked until its
-   * eta), delivered to its queue at `dueAt`. The swap is atomic: never both, never neither.
-   */
-  | { readonly kind: 'retry-later'; readonly message: TaskMessage; readonly dueAt: Date }
-  /** Move it to its queue's dead-letter store with the reason. */
-  | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason };
+export type { Settlement } from '../core/settlement.js';
 
 /** A delivery and what to do with it. */
 export interface SettleItem {

@@ -73,5 +73,7 @@ export function describeOutcome(outcome: DispatchOutcome, now = Date.now()): str
       return outcome.dead
         ? `dead-lettered: poison after ${outcome.failures} failed invokes (${outcome.detail})`
         : `invoke failed (${outcome.failures}), re-queued: ${outcome.detail}`;
+    case 'released':
+      return `put back unrun: ${outcome.detail}`;
   }
 }

@@ -104,6 +104,8 @@ function describeOutcome({ outcome }: WorkerEvent, now: Date): string {
       return outcome.dead
         ? `dead-lettered: poison, could not be run ${outcome.failures} times (${truncate(outcome.detail)})`
         : `could not be run (attempt ${outcome.failures}), re-queued (${truncate(outcome.detail)})`;
+    case 'released':
+      return `put back unrun (${truncate(outcome.detail)})`;
   }
 }
 

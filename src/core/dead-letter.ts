@@ -45,15 +45,40 @@ export interface DeadLetterReason {
   readonly errorMessage?: string;
 }
 
+/** What a dead-letter record says the message was: as much of its identity as is known. */
+export interface DeadLetterSubject {
+  readonly task: string | null;
+  readonly id: string | null;
+  readonly retries: number | null;
+}
+
+/**
+ * The one builder of dead-letter records: every place that takes a message out of circulation
+ * (admission, a failed run, the poison cap, a broker's own refusals) describes it this way.
+ *
+ * @param subject - the message, or what could be read of it
+ * @param code - why, one of {@link DEAD_LETTER_REASONS}' keys
+ * @param detail - one human sentence
+ * @param error - the error that caused it, if any (its name and message are recorded)
+ */
+export function deadLetterReason(
+  subject: DeadLetterSubject,
+  code: keyof typeof DEAD_LETTER_REASONS,
+  detail: string,
+  error?: Error,
+): DeadLetterReason {
+  return {
+    reason: DEAD_LETTER_REASONS[code],
+    detail,
+    task: subject.task,
+    id: subject.id,
+    retries: subject.retries,
+    ...(error ? { errorType: error.name, errorMessage: error.message } : {}),
+  };
+}
+
 /** The dead-letter reason for a message that failed to decode. */
 export function deadLetterForDecodeFailure(failure: DecodeFailure): DeadLetterReason {
-  return {
-    reason: DEAD_LETTER_REASONS.invalidMessage,
-    detail: failure.error.message,
-    task: failure.task,
-    id: failure.id,
-    retries: null,
-    errorType: failure.error.name,
-    errorMessage: failure.error.message,
-  };
+  const subject = { task: failure.task, id: failure.id, retries: null };
+  return deadLetterReason(subject, 'invalidMessage', failure.error.message, failure.error);
 }

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   brokerFailure: 'BROKER_FAILURE',
   maxRetriesExceeded: 'MAX_RETRIES_EXCEEDED',
   retry: 'RETRY',
+  softTimeLimitExceeded: 'SOFT_TIME_LIMIT_EXCEEDED',
+  timeLimitExceeded: 'TIME_LIMIT_EXCEEDED',
 } as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -198,6 +200,65 @@ export class RetrySignal extends CeleryError {
       code: ERROR_CODES.retry,
     });
     this.request = request;
+  }
+}
+
+/**
+ * Where the time limit a run is held to comes from: the message's `timelimit` header, the task's
+ * own `timeLimit` / `softTimeLimit` options, or the time its host (a Lambda function) has left.
+ */
+export type TimeLimitSource = 'message' | 'task' | 'host';
+
+function describeLimit(kind: string, seconds: number, source: TimeLimitSource): string {
+  switch (source) {
+    case 'message':
+      return `the ${kind} of ${seconds} s set by its message`;
+    case 'task':
+      return `its ${kind} of ${seconds} s`;
+    case 'host':
+      return `the function's remaining time of ${seconds} s`;
+  }
+}
+
+/**
+ * The task ran past its soft time limit (Celery's `SoftTimeLimitExceeded`). It is the reason of
+ * the task's abort signal, so `throwIfAborted(ctx.signal)` throws it; a task may catch it, clean
+ * up and still return. Thrown out of a task, it goes through the retry decision like any error.
+ */
+export class SoftTimeLimitExceeded extends CeleryError {
+  override name = 'SoftTimeLimitExceeded' as const;
+  /** The soft limit, in seconds. */
+  readonly seconds: number;
+  /** What set it. */
+  readonly source: Exclude<TimeLimitSource, 'host'>;
+
+  constructor(task: string, seconds: number, source: Exclude<TimeLimitSource, 'host'> = 'task') {
+    super(`task ${task} exceeded ${describeLimit('soft time limit', seconds, source)}`, {
+      code: ERROR_CODES.softTimeLimitExceeded,
+    });
+    this.seconds = seconds;
+    this.source = source;
+  }
+}
+
+/**
+ * The task ran past its hard time limit (Celery's `TimeLimitExceeded`), or past the time its
+ * Lambda function had left: its message gets its outcome then, whether or not the task ever
+ * settles. Retried only if the task's `retry.on` lists it.
+ */
+export class TimeLimitExceededError extends CeleryError {
+  override name = 'TimeLimitExceeded' as const;
+  /** The limit that fired, in seconds. */
+  readonly seconds: number;
+  /** What set it. */
+  readonly source: TimeLimitSource;
+
+  constructor(task: string, seconds: number, source: TimeLimitSource = 'task') {
+    super(`task ${task} exceeded ${describeLimit('time limit', seconds, source)}`, {
+      code: ERROR_CODES.timeLimitExceeded,
+    });
+    this.seconds = seconds;
+    this.source = source;
   }
 }
 

@@ -27,6 +27,9 @@ export {
   PayloadTooLargeError,
   type RetryRequest,
   RetrySignal,
+  SoftTimeLimitExceeded,
+  TimeLimitExceededError,
+  type TimeLimitSource,
   toError,
   UnknownTaskError,
 } from './errors.js';

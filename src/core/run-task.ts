@@ -1,28 +1,21 @@
 /**
  * Running one task message: the part of a worker that does not depend on where it runs (a Lambda
- * per-task handler, the long-lived local worker, a test). It decides, runs, and says how the
- * message must be settled; the caller talks to the broker.
+ * per-task handler, the long-lived local worker, a test). It admits ({@link admitMessage}), runs,
+ * and says what the run came to; `settlementFor` says how the message is settled, and the caller
+ * talks to the broker.
  *
- * Order, as Celery's worker: expired → discard; eta ahead → wait (here: park again); unknown
- * task → dead letter; arguments checked against the schema; run with the time limits; then the
- * retry decision.
+ * Order, as Celery's worker: admission (expired, eta ahead, unknown task, too large); arguments
+ * checked against the schema; run with the time limits; then the retry decision.
  */
-import { DEAD_LETTER_REASONS, type DeadLetterReason } from './dead-letter.js';
-import { CeleryError, InvalidConfigError, toError } from './errors.js';
-import { createRetryMessage, type TaskMessage } from './message.js';
+import { admitMessage } from './admit.js';
+import { type DeadLetterReason, deadLetterReason } from './dead-letter.js';
+import { InvalidConfigError, toError } from './errors.js';
+import type { TaskMessage } from './message.js';
 import type { OnceStore } from './once-store.js';
 import type { Registry } from './registry.js';
 import { decideRetry } from './retry-policy.js';
 import { createTaskContext, type Task } from './task.js';
-
-/** The task ran past its hard time limit (Celery's `TimeLimitExceeded`). */
-export class TimeLimitExceededError extends CeleryError {
-  override name = 'TimeLimitExceeded' as const;
-
-  constructor(task: string, seconds: number) {
-    super(`task ${task} exceeded its time limit of ${seconds} s`);
-  }
-}
+import { effectiveTimeLimits, runWithLimits } from './time-limits.js';
 
 /** What running a message came to. */
 export type RunOutcome =
@@ -30,8 +23,7 @@ export type RunOutcome =
   | { readonly kind: 'ignored'; readonly error: Error; readonly durationMs: number }
   | {
       readonly kind: 'retry';
-      /** The retry message: same id, `retries + 1`, `parent_id` = id. */
-      readonly message: TaskMessage;
+      /** When the retry is due (`settlementFor` builds the retry message). */
       readonly dueAt: Date;
       readonly error: Error;
       readonly durationMs: number;
@@ -61,7 +53,8 @@ export interface RunOptions {
   readonly now?: () => number;
   /**
    * Milliseconds this run may take before its host stops it (Lambda's remaining time less a
-   * safety margin). The task's abort signal fires then. @defaultValue no limit
+   * safety margin). It caps the hard time limit: the run ends then with `TimeLimitExceeded`.
+   * @defaultValue no limit
    */
   readonly remainingTimeMs?: () => number;
   /** Aborts the run from outside (shutdown). */
@@ -106,20 +99,13 @@ export async function runMessage(
     durationMs: elapsed(),
   });
 
-  if (message.expires && message.expires.getTime() <= started) {
-    return dead(reasonFor(message, 'expired', `expired at ${message.expires.toISOString()}`));
-  }
-  if (message.eta && message.eta.getTime() > started) {
-    return { kind: 'not-due', dueAt: message.eta };
-  }
-  const lookup = registry.lookup(message.task);
-  if (lookup.kind === 'unregistered') {
-    return dead(reasonFor(message, 'unknownTask', lookup.error.message, lookup.error));
-  }
-  const { task } = lookup;
+  const admission = admitMessage(registry, message, started);
+  if (admission.kind === 'settle') return admission.outcome;
+  const { task } = admission;
   const parsed = task.parseArguments(message.args, message.kwargs);
   if (!parsed.ok) {
-    return dead(reasonFor(message, 'invalidArguments', parsed.error.message, parsed.error));
+    const { error } = parsed;
+    return dead(deadLetterReason(message, 'invalidArguments', error.message, error), error);
   }
 
   const once = onceKeys(task, message);
@@ -145,8 +131,7 @@ export async function runMessage(
   try {
     const result = await runWithLimits(
       task.name,
-      task.options.timeLimit,
-      task.options.softTimeLimit,
+      effectiveTimeLimits(message.timeLimit, task.options),
       options,
       (signal, remainingTimeMs) =>
         task.handler(
@@ -173,13 +158,7 @@ export async function runMessage(
       return { kind: 'ignored', error: decision.error, durationMs: elapsed() };
     case 'retry': {
       const dueAt = new Date(now() + decision.delayMs);
-      return {
-        kind: 'retry',
-        message: createRetryMessage(message, dueAt),
-        dueAt,
-        error: decision.error,
-        durationMs: elapsed(),
-      };
+      return { kind: 'retry', dueAt, error: decision.error, durationMs: elapsed() };
     }
     case 'fail': {
       const code =
@@ -189,80 +168,8 @@ export async function runMessage(
             ? 'notRetryable'
             : 'maxRetriesExceeded';
       const detail = `${decision.error.name}: ${decision.error.message}`;
-      return dead(reasonFor(message, code, detail, decision.error), decision.error);
+      return dead(deadLetterReason(message, code, detail, decision.error), decision.error);
     }
-  }
-}
-
-function reasonFor(
-  message: TaskMessage,
-  code: keyof typeof DEAD_LETTER_REASONS,
-  detail: string,
-  error?: Error,
-): DeadLetterReason {
-  return {
-    reason: DEAD_LETTER_REASONS[code],
-    detail,
-    task: message.task,
-    id: message.id,
-    retries: message.retries,
-    ...(error ? { errorType: error.name, errorMessage: error.message } : {}),
-  };
-}
-
-/**
- * Runs `work` with an abort signal that fires at the soft time limit, at the host's deadline or
- * on outside abort, and rejects with {@link TimeLimitExceededError} at the hard time limit.
- */
-async function runWithLimits<T>(
-  task: string,
-  hardSeconds: number | undefined,
-  softSeconds: number | undefined,
-  options: RunOptions,
-  work: (signal: AbortSignal, remainingTimeMs: () => number) => T | Promise<T>,
-): Promise<T> {
-  const controller = new AbortController();
-  const timers: NodeJS.Timeout[] = [];
-  const abort = (reason: unknown) => controller.abort(reason);
-  const outside = options.signal;
-  if (outside?.aborted) abort(outside.reason);
-  const forward = () => abort(outside?.reason);
-  outside?.addEventListener('abort', forward, { once: true });
-  const startedAt = Date.now();
-  const hostRemaining = options.remainingTimeMs;
-  const remainingTimeMs = () => {
-    const byHard =
-      hardSeconds === undefined
-        ? Number.POSITIVE_INFINITY
-        : hardSeconds * 1000 - (Date.now() - startedAt);
-    const byHost = hostRemaining ? hostRemaining() : Number.POSITIVE_INFINITY;
-    return Math.max(0, Math.min(byHard, byHost));
-  };
-  if (softSeconds !== undefined) {
-    timers.push(
-      setTimeout(() => abort(new Error(`soft time limit of ${softSeconds} s`)), softSeconds * 1000),
-    );
-  }
-  if (hostRemaining) {
-    timers.push(setTimeout(() => abort(new Error('host deadline')), Math.max(0, hostRemaining())));
-  }
-  try {
-    const running = Promise.resolve().then(() => work(controller.signal, remainingTimeMs));
-    if (hardSeconds === undefined) return await running;
-    const limit = new Promise<never>((_, reject) => {
-      timers.push(
-        setTimeout(() => {
-          const error = new TimeLimitExceededError(task, hardSeconds);
-          abort(error);
-          reject(error);
-        }, hardSeconds * 1000),
-      );
-    });
-    return await Promise.race([running, limit]);
-  } finally {
-    for (const timer of timers) clearTimeout(timer);
-    // A long-lived signal (a worker's shutdown signal) must not collect one listener per run.
-    outside?.removeEventListener('abort', forward);
   }
 }
 

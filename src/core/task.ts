@@ -160,9 +160,15 @@ export interface TaskOptionsInput<K extends KwargsSchema, A extends ArgsSchema> 
   readonly args?: A;
   /** Default seconds until a published message expires. */
   readonly expires?: number;
-  /** Hard time limit in seconds. */
+  /**
+   * Hard time limit in seconds: the run ends with `TimeLimitExceeded`. A message's own
+   * `timelimit` wins over it, as in Celery (`apply_async(time_limit=…)`).
+   */
   readonly timeLimit?: number;
-  /** Soft time limit in seconds (the task's abort signal fires). */
+  /**
+   * Soft time limit in seconds: the task's abort signal fires with `SoftTimeLimitExceeded`. A
+   * message's own `timelimit` wins over it, as in Celery.
+   */
   readonly softTimeLimit?: number;
   /** Default message priority. */
   readonly priority?: number;
@@ -211,9 +217,12 @@ export interface TaskContext<Args = readonly JsonValue[]> {
   readonly parentId: string | null;
   /** The message being run. */
   readonly message: TaskMessage;
-  /** Aborted when the run must stop (soft time limit, Lambda about to time out). */
+  /**
+   * Aborted when the run must stop: with `SoftTimeLimitExceeded` at the soft time limit, with
+   * `TimeLimitExceeded` at the hard one (or when the Lambda is about to time out).
+   */
   readonly signal: AbortSignal;
-  /** Milliseconds left before the run is cut off. */
+  /** Milliseconds left before the run is cut off (hard time limit or the Lambda's time left). */
   remainingTimeMs(): number;
   /**
    * Asks for this task to run again later (Celery's `self.retry`). Always throws: write

@@ -1,9 +1,11 @@
 /**
- * The dispatcher for Amazon MQ for RabbitMQ's event source: the event brings a batch, the
- * dispatcher invokes each task's function with its messages, and settles every message from its
- * own outcome before returning: a retry or a not-yet-due message is re-published through the
- * delay levels, a dead one is stored in its queue's dead-letter queue, an invoke failure is
- * re-queued without spending a task retry (up to the poison cap).
+ * The dispatcher for Amazon MQ for RabbitMQ's event source: the event brings a batch (one
+ * environment per mapping, so the batch is the unit of parallelism: up to 10 000 messages), the
+ * dispatcher splits each task's messages into invokes of `invokeBatchSize`, keeps up to
+ * `maxInFlight` of them running, and settles every message from its own outcome as it comes: a
+ * retry or a not-yet-due message is re-published through the delay levels, a dead one is stored
+ * in its queue's dead-letter queue, an invoke failure is re-queued without spending a task retry
+ * (up to the poison cap), a throttled invoke waits and is tried again.
  *
  * It returns success only when every message is done, parked or dead-lettered; the event source
  * then acknowledges the batch. If storing a settlement fails, it throws, and the event source
@@ -32,6 +34,10 @@ export interface AmazonMqDispatcherOptions {
   readonly client?: LambdaExecutorOptions['client'];
   /** Called once per settled message. */
   readonly onOutcome?: (event: WorkerEvent) => void;
+  /** Invokes in flight at once. @defaultValue 100 */
+  readonly maxInFlight?: number;
+  /** Most messages per invoke (all of one task). @defaultValue 10 */
+  readonly invokeBatchSize?: number;
 }
 
 /** What the dispatcher answers: counts per outcome kind. */
@@ -47,9 +53,14 @@ export function createAmazonMqDispatcher(
     options.executor ??
     lambdaExecutor({
       functionName: (task) => deployedFunctionName(registry, task),
+      batchSize: options.invokeBatchSize ?? 10,
       ...(options.client ? { client: options.client } : {}),
     });
-  return middy(async (event: RmqEvent): Promise<DispatcherResult> => {
+  const dispatch = async (
+    event: RmqEvent,
+    _context: unknown,
+    { signal }: { signal: AbortSignal },
+  ): Promise<DispatcherResult> => {
     const raws = new Map<Delivery, RawDelivery>();
     const deliveries = decodeRmqEvent(event).map((item) => {
       const delivery: Delivery = {
@@ -62,12 +73,17 @@ export function createAmazonMqDispatcher(
     });
     const settler = eventSettler(runtime.broker(), raws);
     const events = await dispatchBatch(settler, registry, deliveries, executor, {
+      maxInFlight: options.maxInFlight ?? 100,
+      // middy aborts this just before the Lambda timeout: invokes not started by then are put
+      // back through the delay levels, due at once, so the batch is still answered settled.
+      signal,
       ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
     });
     const counts: DispatcherResult = {};
     for (const { outcome } of events) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
     return counts;
-  });
+  };
+  return middy(dispatch);
 }
 
 /** The event's message in the broker-neutral wire form, as it came. */

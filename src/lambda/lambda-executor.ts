@@ -1,14 +1,16 @@
 /**
- * Runs task batches by invoking each task's Lambda function (RequestResponse). Any failure to get
- * outcomes back (throttled, timed out, crashed, a malformed answer) is thrown, and the
- * dispatcher re-queues the messages without spending a task retry.
+ * Runs task batches by invoking each task's Lambda function (RequestResponse). A throttled invoke
+ * (`TooManyRequestsException`: the account's or the function's concurrency is used up) is a
+ * {@link ThrottledError}: the worker waits and narrows how many invokes it keeps in flight. Any
+ * other failure to get outcomes back (timed out, crashed, a malformed answer) is thrown, and the
+ * worker re-queues the messages without spending a task retry.
  */
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { CeleryError, toError } from '../core/errors.js';
 import type { TaskMessage } from '../core/message.js';
 import type { TaskOutcome } from '../core/task-outcome.js';
 import { toRawDelivery } from '../core/wire.js';
-import type { TaskExecutor } from '../worker/executor.js';
+import { type TaskExecutor, ThrottledError } from '../worker/executor.js';
 import type { TaskInvocation, TaskInvocationResult } from './task-handler.js';
 
 /** A task function could not be invoked or did not answer with outcomes. */
@@ -29,12 +31,15 @@ export interface LambdaExecutorOptions {
   readonly functionName: (task: string) => string;
   /** @defaultValue a `LambdaClient` from the environment (`LAMBDA_ENDPOINT` overrides its endpoint) */
   readonly client?: LambdaInvoker;
+  /** Most messages per invoke. @defaultValue 10 */
+  readonly batchSize?: number;
 }
 
 /** An executor that invokes the task's function with the batch. */
 export function lambdaExecutor(options: LambdaExecutorOptions): TaskExecutor {
   const client = options.client ?? defaultLambdaClient();
   return {
+    batchSize: options.batchSize ?? 10,
     async execute(task: string, messages: readonly TaskMessage[]): Promise<TaskOutcome[]> {
       const functionName = options.functionName(task);
       const invocation: TaskInvocation = { messages: messages.map(toRawDelivery) };
@@ -51,9 +56,11 @@ export function lambdaExecutor(options: LambdaExecutorOptions): TaskExecutor {
         // The SDK's class name is the part that says what happened (TooManyRequestsException,
         // ResourceNotFoundException); its message alone is often just "Rate Exceeded.".
         const error = toError(thrown);
-        throw new InvokeError(`invoking ${functionName} failed: ${error.name}: ${error.message}`, {
-          cause: thrown,
-        });
+        const message = `invoking ${functionName} failed: ${error.name}: ${error.message}`;
+        if (error.name === 'TooManyRequestsException') {
+          throw new ThrottledError(message, { cause: thrown });
+        }
+        throw new InvokeError(message, { cause: thrown });
       }
       const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';
       if (response.FunctionError) {

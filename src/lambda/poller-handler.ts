@@ -21,8 +21,14 @@ export interface PollerOptions {
    * @defaultValue 60000
    */
   readonly stopTakingAtMs?: number;
-  /** Messages per receive (and per invoke, at most). @defaultValue 10 */
-  readonly batchSize?: number;
+  /**
+   * Invokes of task functions in flight at once. A throttled invoke narrows this for a while
+   * (see the worker), so a low account concurrency slows the poller down instead of failing
+   * messages. @defaultValue 100
+   */
+  readonly maxInFlight?: number;
+  /** Most messages per invoke (all of one task). @defaultValue 10 */
+  readonly invokeBatchSize?: number;
   /** Lambda client, for tests. */
   readonly client?: LambdaExecutorOptions['client'];
 }
@@ -33,20 +39,23 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
   return middy(async (_event: unknown, context: Context, { signal }: { signal: AbortSignal }) => {
     const { registry } = runtime;
     let settled = 0;
+    let released = 0;
     await runWorker(runtime.broker(), registry, {
       // middy aborts this just before the Lambda timeout: stop taking, settle what is held.
       signal,
       queues: options.queues ?? registry.queues.map((queue) => queue.name),
-      concurrency: options.batchSize ?? 10,
+      concurrency: options.maxInFlight ?? 100,
       executor: lambdaExecutor({
         functionName: (task) => deployedFunctionName(registry, task),
+        batchSize: options.invokeBatchSize ?? 10,
         ...(options.client ? { client: options.client } : {}),
       }),
       keepTaking: () => context.getRemainingTimeInMillis() > stopAt,
-      onOutcome: () => {
-        settled++;
+      onOutcome: ({ outcome }) => {
+        if (outcome.kind === 'released') released++;
+        else settled++;
       },
     });
-    return { settled };
+    return { settled, released };
   });
 }

@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { DEAD_LETTER_REASONS, deadLetterForDecodeFailure } from '../core/dead-letter.js';
+import { deadLetterForDecodeFailure, deadLetterReason } from '../core/dead-letter.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
@@ -28,8 +28,9 @@ export interface TaskInvocationResult {
 /** Options of {@link createTaskHandler}. */
 export interface TaskHandlerOptions {
   /**
-   * Milliseconds kept in hand before the Lambda timeout: tasks are told to stop (their abort
-   * signal fires) this long before, so outcomes still reach the dispatcher. @defaultValue 1000
+   * Milliseconds kept in hand before the Lambda timeout: a run still going this long before it
+   * ends with `TimeLimitExceeded` (its abort signal fires), so outcomes still reach the
+   * dispatcher. @defaultValue 1000
    */
   readonly safetyMarginMs?: number;
   /**
@@ -83,14 +84,11 @@ export function createTaskHandler(
         const message = decoded.message;
         if (!names.has(message.task)) {
           const detail = `message for task ${message.task} reached the function of ${task}`;
-          const reason = {
-            reason: DEAD_LETTER_REASONS.unknownTask,
-            detail,
-            task: message.task,
-            id: message.id,
-            retries: message.retries,
+          return {
+            kind: 'dead',
+            reason: deadLetterReason(message, 'unknownTask', detail),
+            durationMs: 0,
           };
-          return { kind: 'dead', reason, durationMs: 0 };
         }
         return toTaskOutcome(
           await runMessage(registry, message, {

@@ -1,25 +1,28 @@
 /**
- * The long-lived worker loop (`serverless-celery worker`, like `sentry run worker`): receive a
- * batch, dispatch it to an executor (in-process, or the task's Lambda function), settle the batch
- * in one round trip, and keep the broker's housekeeping going (due delays, stale holds).
+ * The long-lived worker loop (`serverless-celery worker`, like `sentry run worker`, and the Lambda
+ * poller): keeps up to `concurrency` executions running (tasks in this process, or invokes of
+ * the tasks' functions), takes new messages as slots free, settles each message as soon as its
+ * own outcome is known, and keeps the broker's housekeeping going (due delays, stale holds).
  *
- * The next batch is asked for as soon as the current one's settlement is sent, so the broker
- * answers both in one round trip (bench/drain.ts, Redis: about 15 000 → 20 000 messages/s at the
- * default concurrency). It is taken only while `keepTaking()` holds, at the moment the previous
- * batch is settled, exactly as the loop would take it one round trip later.
+ * One receive is in flight at a time, sized to the free slots plus a read-ahead, so a message
+ * is already held when a slot frees; settlements that complete together go to the broker in one
+ * call, beside the next receive.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
 import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
 import { localExecutor, type TaskExecutor } from './executor.js';
+import { DispatchFlow } from './flow.js';
 
 /** Most delayed messages moved per `promoteDue` call. */
 const PROMOTE_BATCH = 1000;
 /**
  * Least time between two promotions of a queue's delayed messages while it is busy (one round
- * trip saved per batch). An idle queue is promoted once per receive wait (`waitMs`), as before.
+ * trip saved per receive). An idle queue is promoted once per receive wait (`waitMs`).
  */
 const PROMOTE_EVERY_MS = 100;
+/** Most messages held ahead of a free slot: enough to keep a fast pipeline fed. */
+const MAX_READ_AHEAD = 100;
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions extends DispatchOptions {
@@ -27,9 +30,19 @@ export interface WorkerOptions extends DispatchOptions {
   readonly queues: readonly string[];
   /** Runs the tasks. @defaultValue in this process ({@link localExecutor}) */
   readonly executor?: TaskExecutor;
-  /** Messages taken per receive (and run at once). @defaultValue 10 */
+  /**
+   * Executions at once: tasks running at once with the local executor, invokes in flight with
+   * the Lambda executor (each of up to its `batchSize` messages). @defaultValue 10
+   */
   readonly concurrency?: number;
-  /** Stops the worker: it finishes and settles what it holds, then returns. */
+  /**
+   * Messages held ahead of a free slot. @defaultValue the slots' worth of messages, at most 100
+   */
+  readonly readAhead?: number;
+  /**
+   * Stops the worker: it stops taking, puts back what it took and has not started, lets what
+   * runs finish and settles it, then returns.
+   */
   readonly signal?: AbortSignal;
   /** Longest wait for messages per receive, ms. @defaultValue 1000 */
   readonly waitMs?: number;
@@ -52,18 +65,27 @@ export async function runWorker(
   options: WorkerOptions,
 ): Promise<void> {
   const executor = options.executor ?? localExecutor(registry);
-  const concurrency = options.concurrency ?? 10;
+  const slots = options.concurrency ?? 10;
   const waitMs = options.waitMs ?? 1000;
   const restoreEveryMs = options.restoreEveryMs ?? 10_000;
   const logger = options.logger ?? console;
-  const keepTaking = () => !options.signal?.aborted && (options.keepTaking?.() ?? true);
+  const { signal } = options;
+  const keepTaking = () => !signal?.aborted && (options.keepTaking?.() ?? true);
+  const flow = new DispatchFlow(broker, registry, executor, {
+    slots,
+    readAhead: options.readAhead ?? Math.min(MAX_READ_AHEAD, slots * (executor.batchSize ?? 1)),
+    poisonCap: options.poisonCap ?? 5,
+    now: options.now ?? Date.now,
+    onOutcome: options.onOutcome,
+    logger,
+  });
   let lastRestore = 0;
   let turn = 0;
   let failures = 0;
   /** When each queue's delayed messages are next promoted (`Date.now()` ms). */
   const promoteAt = new Map<string, number>();
-  /** Housekeeping, then a receive from the next queue in turn. */
-  const take = async (): Promise<Delivery[]> => {
+  /** Housekeeping, then a receive of up to `max` from the next queue in turn. */
+  const take = async (max: number): Promise<Delivery[]> => {
     const queue = options.queues[turn++ % options.queues.length] as string;
     if (broker.restoreStale && Date.now() - lastRestore >= restoreEveryMs) {
       lastRestore = Date.now();
@@ -74,43 +96,42 @@ export async function runWorker(
       // A full batch means more are due: promote again on the queue's next turn.
       promoteAt.set(queue, moved >= PROMOTE_BATCH ? 0 : Date.now() + PROMOTE_EVERY_MS);
     }
-    return broker.receive(queue, {
-      max: concurrency,
-      waitMs: options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    // While executions run, a receive returns as soon as anything arrives; an idle worker waits.
+    const wait = options.queues.length > 1 ? Math.min(waitMs, 100) : waitMs;
+    return broker.receive(queue, { max, waitMs: wait, ...(signal ? { signal } : {}) });
   };
-  /** The next batch, asked for while the current one's settlement is on its way. */
-  let next: Promise<Delivery[]> | undefined;
-  const settler: Pick<Broker, 'settle'> = {
-    settle(items) {
-      const settled = broker.settle(items);
-      if (!next && keepTaking()) {
-        next = take();
-        // Awaited on the next turn (or after the back-off, if settling fails): this only keeps
-        // a failure in between from being reported as unhandled.
-        next.catch(() => undefined);
+  const backOff = async (error: Error) => {
+    // The broker is down or restarting: what we hold is restored by the broker (Redis after
+    // the visibility timeout, RabbitMQ at once), so back off and try again.
+    failures++;
+    const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+    logger.warn(`worker: ${error.message}; retrying in ${delay} ms`);
+    await sleep(delay, signal);
+  };
+  const release = () => flow.releaseWaiting();
+  signal?.addEventListener('abort', release, { once: true });
+  try {
+    while (keepTaking()) {
+      await flow.waitForRoom(signal);
+      if (!keepTaking()) break;
+      let taken = true;
+      try {
+        flow.accept(await take(flow.room()));
+      } catch (error) {
+        taken = false;
+        await backOff(error as Error);
       }
-      return settled;
-    },
-  };
-  // A batch already asked for is run and settled even once the worker is told to stop.
-  while (next || keepTaking()) {
-    try {
-      const taking = next ?? take();
-      next = undefined;
-      const deliveries = await taking;
-      if (deliveries.length > 0)
-        await dispatchBatch(settler, registry, deliveries, executor, options);
-      failures = 0;
-    } catch (error) {
-      // The broker is down or restarting: what we hold is restored by the broker (Redis after
-      // the visibility timeout, RabbitMQ at once), so back off and try again.
-      failures++;
-      const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-      logger.warn(`worker: ${(error as Error).message}; retrying in ${delay} ms`);
-      await sleep(delay, options.signal);
+      const settleError = flow.takeSettleError();
+      if (settleError) await backOff(settleError);
+      else if (taken) failures = 0;
     }
+    // Taken but not started: put back now, so a deadline never waits for a slot to free.
+    release();
+    await flow.idle();
+    const settleError = flow.takeSettleError();
+    if (settleError) logger.warn(`worker: ${settleError.message}; left to the broker to restore`);
+  } finally {
+    signal?.removeEventListener('abort', release);
   }
 }
 
@@ -156,4 +177,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export type { WorkerEvent } from './dispatch.js';
+export type { WorkerEvent } from './events.js';

@@ -318,16 +318,21 @@ export interface ExecuteCall {
   readonly messages: readonly TaskMessage[];
 }
 
-/** An executor that answers as `answer` says and records each call. */
+/**
+ * An executor that answers as `answer` says and records each call; it takes up to `batchSize`
+ * messages per call, as the Lambda executor does.
+ */
 export function scriptedExecutor(
   answer: (
     task: string,
     messages: readonly TaskMessage[],
   ) => TaskOutcome[] | Promise<TaskOutcome[]>,
+  batchSize = 10,
 ): TaskExecutor & { readonly calls: ExecuteCall[] } {
   const calls: ExecuteCall[] = [];
   return {
     calls,
+    batchSize,
     async execute(task, messages) {
       calls.push({ task, messages });
       return answer(task, messages);

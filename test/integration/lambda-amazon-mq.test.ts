@@ -11,10 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { RmqEvent } from '../../src/brokers/rabbitmq/amazon-mq-event.js';
 import { createRegistry } from '../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER } from '../../src/core/settlement.js';
 import { defineTask } from '../../src/core/task.js';
 import { createAmazonMqDispatcher } from '../../src/lambda/amazon-mq-dispatcher.js';
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
-import { INVOKE_FAILURES_HEADER } from '../../src/worker/dispatch.js';
 import {
   loadRmqEventFixture,
   rmqEvent,
@@ -237,7 +237,7 @@ describe('the Amazon MQ dispatcher on RabbitMQ', () => {
       beforeInvoke: () => {
         invokes++;
         if (invokes === 1)
-          throw Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException' });
+          throw Object.assign(new Error('Internal error.'), { name: 'ServiceException' });
       },
     });
     const sent = doWork.createMessage();

@@ -8,10 +8,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTaskMessage } from '../../src/core/message.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER } from '../../src/core/settlement.js';
 import { defineTask } from '../../src/core/task.js';
 import { createPollerHandler, type PollerOptions } from '../../src/lambda/poller-handler.js';
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
-import { INVOKE_FAILURES_HEADER } from '../../src/worker/dispatch.js';
 import { RetryableError } from '../helpers/factories.js';
 import {
   fakeContext,
@@ -82,7 +82,7 @@ describe('the Redis poller', () => {
     const { result, calls } = await poll(runtime, 1_500);
 
     // Assess
-    expect(result).toEqual({ settled: 6 });
+    expect(result).toEqual({ settled: 6, released: 0 });
     expect(calls.map((call) => call.functionName)).toEqual(['task-it-work']);
     expect(new Set(calls[0]?.ids)).toEqual(new Set([...ok, bug].map((message) => message.id)));
     expect(await runtime.broker().stats(queue)).toEqual({
@@ -131,25 +131,55 @@ describe('the Redis poller', () => {
     const sent = work.createMessage();
     await runtime.broker().publish([sent]);
     let invokes = 0;
-    const throttleOnce = () => {
+    const failOnce = () => {
       invokes++;
       if (invokes === 1) {
-        throw Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException' });
+        throw Object.assign(new Error('Internal error.'), { name: 'ServiceException' });
       }
     };
 
     // Act
-    const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: throttleOnce });
+    const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: failOnce });
 
     // Assess
-    expect(result).toEqual({ settled: 2 });
+    expect(result).toEqual({ settled: 2, released: 0 });
     expect(calls.map((call) => [call.error, call.retries])).toEqual([
-      ['Rate Exceeded.', [0]],
+      ['Internal error.', [0]],
       [null, [0]],
     ]);
     const headers = calls[1]?.messages[0]?.headers as Record<string, unknown>;
     expect(headers[INVOKE_FAILURES_HEADER]).toBe(1);
     expect(calls[1]?.outcomes).toEqual([expect.objectContaining({ kind: 'succeeded' })]);
+    expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
+  });
+
+  it('waits out a throttled invoke and runs the same messages again, counting nothing', async () => {
+    // Prepare
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    await runtime.broker().publish(Array.from({ length: 3 }, () => work.createMessage()));
+    let invokes = 0;
+    const throttleTwice = () => {
+      invokes++;
+      if (invokes <= 2) {
+        throw Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException' });
+      }
+    };
+
+    // Act
+    const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: throttleTwice });
+
+    // Assess
+    expect(result).toEqual({ settled: 3, released: 0 });
+    expect(calls.map((call) => call.error)).toEqual(['Rate Exceeded.', 'Rate Exceeded.', null]);
+    const headers = calls[2]?.messages.map((raw) => raw.headers as Record<string, unknown>);
+    expect(headers?.map((header) => header[INVOKE_FAILURES_HEADER])).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    // The second try waited at least the first pause.
+    expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(90);
     expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
   });
 
@@ -164,13 +194,19 @@ describe('the Redis poller', () => {
       // The first batch takes the poller past its stop mark.
       beforeInvoke: () => remaining.set(4_999),
     });
-    const handler = createPollerHandler(runtime, { stopTakingAtMs: 5_000, batchSize: 2, client });
+    const handler = createPollerHandler(runtime, {
+      stopTakingAtMs: 5_000,
+      maxInFlight: 1,
+      invokeBatchSize: 2,
+      client,
+    });
 
     // Act
     const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
 
     // Assess
-    expect(result).toEqual({ settled: 2 });
+    // Two more were taken ahead of a free slot; at the stop mark they went back unrun.
+    expect(result).toEqual({ settled: 2, released: 2 });
     expect(client.calls.map((call) => call.ids.length)).toEqual([2]);
     expect(await runtime.broker().stats(queue)).toMatchObject({
       ready: 3,

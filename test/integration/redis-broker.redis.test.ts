@@ -11,11 +11,10 @@ import { queueDeclarationSchema } from '../../src/core/queue.js';
 import { decodeRedisMessage, encodeUnackedEntry } from '../../src/core/redis-codec.js';
 import { createRegistry } from '../../src/core/registry.js';
 import { runMessage } from '../../src/core/run-task.js';
+import { settlementFor, settlementForInvalid } from '../../src/core/settlement.js';
 import { defineTask } from '../../src/core/task.js';
 import { toTaskOutcome } from '../../src/core/task-outcome.js';
-import { settlementFor } from '../../src/worker/dispatch.js';
 import { processBatch } from '../../src/worker/local-worker.js';
-import { settlementForInvalid } from '../../src/worker/settlement.js';
 import { expectDecoded, expectDecodeFailure } from '../helpers/decode.js';
 import { loadCeleryFixture, type RedisUnackedFixture } from '../helpers/fixtures.js';
 import {

@@ -4,17 +4,19 @@
  * through `lambdaExecutor`, with a Lambda client that throttles, fails, times out or crashes on a
  * plan. A failed invoke re-queues the message without spending a task retry (its
  * `x-sc-invoke-failures` counts up, `retries` stays), up to the poison cap (5), where it is
- * dead-lettered as `poison` with the last error in the reason.
+ * dead-lettered as `poison` with the last error in the reason. A throttled invoke is not a
+ * failure: the worker waits and invokes the same messages again, counting nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueStats } from '../../src/brokers/broker.js';
 import type { RedisBroker } from '../../src/brokers/redis/redis-broker.js';
 import { decodeRedisMessage } from '../../src/core/redis-codec.js';
 import { createRegistry } from '../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER } from '../../src/core/settlement.js';
 import { defineTask } from '../../src/core/task.js';
 import { deployedFunctionName } from '../../src/lambda/function-names.js';
 import { lambdaExecutor } from '../../src/lambda/lambda-executor.js';
-import { INVOKE_FAILURES_HEADER, type WorkerEvent } from '../../src/worker/dispatch.js';
+import type { WorkerEvent } from '../../src/worker/dispatch.js';
 import { runWorker } from '../../src/worker/local-worker.js';
 import { RetryableError } from '../helpers/factories.js';
 import { recordingLogger, redisBench } from '../helpers/redis.js';
@@ -28,11 +30,21 @@ const DRAIN_TIMEOUT_MS = 60_000;
 /** How each task's function fails, invoke after invoke (then it answers normally). */
 const PLANS: Record<string, readonly InvokeFault[]> = {
   'inv.throttled': ['throttle', 'throttle', 'throttle', 'throttle', 'throttle'],
+  'inv.unavailable': ['unavailable', 'unavailable', 'unavailable', 'unavailable', 'unavailable'],
   'inv.timed_out': ['timeout', 'timeout', 'timeout', 'timeout', 'timeout'],
-  'inv.mixed': ['throttle', 'throttle', 'timeout', 'throttle', 'crash'],
+  // Throttles in between count for nothing: the fifth failure is the crash.
+  'inv.mixed': [
+    'unavailable',
+    'throttle',
+    'timeout',
+    'unavailable',
+    'throttle',
+    'unavailable',
+    'crash',
+  ],
   'inv.flaky': ['throttle', 'unavailable'],
   // Invoke failures, then a task retry (retries 1, the count starts over), then one more failure.
-  'inv.retried': ['crash', 'throttle', null, 'throttle'] as InvokeFault[],
+  'inv.retried': ['crash', 'unavailable', null, 'crash'] as InvokeFault[],
   'inv.ok': [],
 };
 
@@ -111,10 +123,10 @@ beforeAll(async () => {
     workerError = error;
   });
   const finished = () =>
-    ['inv.flaky', 'inv.retried', 'inv.ok'].every((task) =>
+    ['inv.throttled', 'inv.flaky', 'inv.retried', 'inv.ok'].every((task) =>
       outcomesOf(task).some((event) => event.outcome.kind === 'succeeded'),
     ) &&
-    ['inv.throttled', 'inv.timed_out', 'inv.mixed'].every((task) =>
+    ['inv.unavailable', 'inv.timed_out', 'inv.mixed'].every((task) =>
       outcomesOf(task).some(
         (event) => event.outcome.kind === 'invoke-failed' && event.outcome.dead,
       ),
@@ -143,29 +155,43 @@ async function deadLetterOf(task: string) {
 }
 
 describe('invoke failures of the per-task function', () => {
-  it('re-queues a throttled message without spending a retry, then dead-letters it as poison at the cap', async () => {
+  it('waits out a throttled invoke and runs the message once, counting nothing', async () => {
     // Assess
     const attempts = attemptsOf('inv.throttled');
+    expect(attempts.map((attempt) => attempt.fault)).toEqual([
+      ...(PLANS['inv.throttled'] ?? []),
+      null,
+    ]);
+    expect(attempts.map((attempt) => attempt.retries[0])).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(attempts.map((attempt) => attempt.invokeFailures[0])).toEqual(Array(6).fill(null));
+    expect(startsOf('inv.throttled')).toHaveLength(1);
+    expect(outcomesOf('inv.throttled').map((event) => event.outcome.kind)).toEqual(['succeeded']);
+    expect(await deadLetterOf('inv.throttled')).toEqual([]);
+  });
+
+  it('re-queues a message whose invoke failed without spending a retry, then dead-letters it as poison at the cap', async () => {
+    // Assess
+    const attempts = attemptsOf('inv.unavailable');
     expect(attempts).toHaveLength(CAP);
     expect(attempts.map((attempt) => attempt.retries[0])).toEqual([0, 0, 0, 0, 0]);
     expect(attempts.map((attempt) => attempt.invokeFailures[0])).toEqual([null, 1, 2, 3, 4]);
-    expect(startsOf('inv.throttled')).toEqual([]);
-    const failures = outcomesOf('inv.throttled').map((event) => event.outcome);
+    expect(startsOf('inv.unavailable')).toEqual([]);
+    const failures = outcomesOf('inv.unavailable').map((event) => event.outcome);
     expect(failures.map((outcome) => outcome.kind === 'invoke-failed' && outcome.failures)).toEqual(
       [1, 2, 3, 4, 5],
     );
-    const [entry, ...others] = await deadLetterOf('inv.throttled');
+    const [entry, ...others] = await deadLetterOf('inv.unavailable');
     expect(others).toEqual([]);
-    expect(entry).toMatchObject({ reason: 'poison', task: 'inv.throttled', retries: 0 });
+    expect(entry).toMatchObject({ reason: 'poison', task: 'inv.unavailable', retries: 0 });
     expect(entry?.detail).toContain(`could not be run ${CAP} times`);
-    expect(entry?.detail).toContain('TooManyRequestsException: Rate Exceeded.');
+    expect(entry?.detail).toContain('ServiceException');
     expect(entry?.errorType).toBe('InvokeError');
-    expect(entry?.errorMessage).toContain('TooManyRequestsException');
+    expect(entry?.errorMessage).toContain('ServiceException');
   });
 
   it('keeps the failure count in the dead message, so a replay shows how it died', async () => {
     // Assess
-    const [entry] = await deadLetterOf('inv.throttled');
+    const [entry] = await deadLetterOf('inv.unavailable');
     const decoded = decodeRedisMessage(entry?.raw ?? '');
     expect(decoded.ok && decoded.message.extraHeaders[INVOKE_FAILURES_HEADER]).toBe(CAP - 1);
     expect(decoded.ok && decoded.message.retries).toBe(0);
@@ -187,13 +213,7 @@ describe('invoke failures of the per-task function', () => {
   it('names the last error in the poison reason, not an earlier one', async () => {
     // Assess
     const attempts = attemptsOf('inv.mixed');
-    expect(attempts.map((attempt) => attempt.fault)).toEqual([
-      'throttle',
-      'throttle',
-      'timeout',
-      'throttle',
-      'crash',
-    ]);
+    expect(attempts.map((attempt) => attempt.fault)).toEqual(PLANS['inv.mixed']);
     const [entry] = await deadLetterOf('inv.mixed');
     expect(entry).toMatchObject({ reason: 'poison', retries: 0, errorType: 'InvokeError' });
     expect(entry?.detail).toContain('Runtime.ExitError');
@@ -206,13 +226,13 @@ describe('invoke failures of the per-task function', () => {
     // Assess
     const attempts = attemptsOf('inv.flaky');
     expect(attempts.map((attempt) => attempt.fault)).toEqual(['throttle', 'unavailable', null]);
-    expect(attempts.map((attempt) => attempt.invokeFailures[0])).toEqual([null, 1, 2]);
+    // The throttled invoke counted nothing: the failed one is the first.
+    expect(attempts.map((attempt) => attempt.invokeFailures[0])).toEqual([null, null, 1]);
     expect(attempts.map((attempt) => attempt.retries[0])).toEqual([0, 0, 0]);
     expect(startsOf('inv.flaky')).toEqual([
       { task: 'inv.flaky', id: ids['inv.flaky'], retries: 0 },
     ]);
     expect(outcomesOf('inv.flaky').map((event) => event.outcome.kind)).toEqual([
-      'invoke-failed',
       'invoke-failed',
       'succeeded',
     ]);
@@ -243,7 +263,9 @@ describe('invoke failures of the per-task function', () => {
   it('leaves nothing queued, parked or held, and the worker loop never failed', () => {
     // Assess
     expect(workerError).toBeNull();
-    expect(workerWarnings).toEqual([]);
+    // Throttles are reported as they happen; nothing else is.
+    expect(workerWarnings.length).toBeGreaterThan(0);
+    expect(workerWarnings.filter((warning) => !/ is throttled; /.test(warning))).toEqual([]);
     expect(stats).toMatchObject({ ready: 0, unacked: 0, delayed: 0, deadLettered: 3 });
   });
 });

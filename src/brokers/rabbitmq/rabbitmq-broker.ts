@@ -21,7 +21,7 @@ import {
   typeAmqpHeaderValue,
   untypeAmqpValue,
 } from '../../core/amqp-codec.js';
-import type { DeadLetterReason } from '../../core/dead-letter.js';
+import { type DeadLetterReason, deadLetterReason } from '../../core/dead-letter.js';
 import { BrokerError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { QueueDeclaration } from '../../core/queue.js';
@@ -215,13 +215,13 @@ export class RabbitMqBroker implements Broker {
         delivery,
         settlement: {
           kind: 'dead-letter',
-          reason: {
-            reason: 'poison',
-            detail: `delivered ${(delivery.deliveryCount ?? 0) + 1} times, the queue's x-delivery-limit is ${limit}: its consumers kept dying`,
-            task: delivery.result.ok ? delivery.result.message.task : delivery.result.task,
-            id: delivery.result.ok ? delivery.result.message.id : delivery.result.id,
-            retries: delivery.result.ok ? delivery.result.message.retries : null,
-          },
+          reason: deadLetterReason(
+            delivery.result.ok
+              ? delivery.result.message
+              : { task: delivery.result.task, id: delivery.result.id, retries: null },
+            'poison',
+            `delivered ${(delivery.deliveryCount ?? 0) + 1} times, the queue's x-delivery-limit is ${limit}: its consumers kept dying`,
+          ),
         },
       })),
     );

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisBrokerConfig } from '../../config/broker-config.js';
-import type { DeadLetterReason } from '../../core/dead-letter.js';
+import { type DeadLetterReason, deadLetterReason } from '../../core/dead-letter.js';
 import { isPlainObject } from '../../core/json.js';
 import type { TaskMessage } from '../../core/message.js';
 import {
@@ -353,13 +353,11 @@ export class RedisBroker implements Broker {
     const parsed = decodeUnackedEntry(entry);
     const envelope = parsed ? (JSON.parse(parsed.envelope) as Record<string, unknown>) : null;
     if (!parsed || !envelope) {
-      const reason: DeadLetterReason = {
-        reason: 'invalid-message',
-        detail: 'unacked entry is not [envelope, exchange, routing_key]',
-        task: null,
-        id: null,
-        retries: null,
-      };
+      const reason = deadLetterReason(
+        { task: null, id: null, retries: null },
+        'invalidMessage',
+        'unacked entry is not [envelope, exchange, routing_key]',
+      );
       const record = this.#deadLetterRecord('unacked', reason, entry, this.#now());
       const list = this.#keys.deadLetter('unacked.dlq');
       return redis.scDeadLetterOne(

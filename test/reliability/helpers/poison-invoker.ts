@@ -11,10 +11,10 @@ import {
   TooManyRequestsException,
 } from '@aws-sdk/client-lambda';
 import type { Registry } from '../../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER } from '../../../src/core/settlement.js';
 import { decodeDelivery } from '../../../src/core/wire.js';
 import type { LambdaInvoker } from '../../../src/lambda/lambda-executor.js';
 import type { TaskInvocation } from '../../../src/lambda/task-handler.js';
-import { INVOKE_FAILURES_HEADER } from '../../../src/worker/dispatch.js';
 import { inProcessInvoker, lambdaPayload, payloadText } from '../../helpers/lambda.js';
 
 /** How one invoke fails; `null` lets it through. */

@@ -1,9 +1,12 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { TimeLimitExceededError } from '../../../src/core/errors.js';
 import { createRegistry } from '../../../src/core/registry.js';
-import { runMessage, TimeLimitExceededError } from '../../../src/core/run-task.js';
+import { runMessage } from '../../../src/core/run-task.js';
+import { settlementFor } from '../../../src/core/settlement.js';
 import { defineTask } from '../../../src/core/task.js';
+import { toTaskOutcome } from '../../../src/core/task-outcome.js';
 import { FatalError, IgnoredError, RetryableError } from '../../helpers/factories.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00.000Z');
@@ -127,7 +130,8 @@ describe('runMessage', () => {
     expect(outcome.kind).toBe('retry');
     if (outcome.kind !== 'retry') return;
     expect(outcome.dueAt.getTime()).toBe(NOW + 10_000);
-    expect(outcome.message).toMatchObject({
+    const settlement = settlementFor(toTaskOutcome(outcome), sent);
+    expect(settlement.kind === 'retry-later' && settlement.message).toMatchObject({
       id: sent.id,
       retries: 2,
       parentId: sent.id,
@@ -179,7 +183,7 @@ describe('runMessage', () => {
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 
-  it('aborts the task signal when the host deadline comes', async () => {
+  it('aborts the task signal and ends the run with TimeLimitExceeded at the host deadline', async () => {
     const hosted = defineTask({ name: 'hosted', queue: 'q' }, async (_, ctx) => {
       await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
       return ctx.remainingTimeMs();
@@ -188,6 +192,6 @@ describe('runMessage', () => {
 
     const outcome = await runMessage(local, hosted.createMessage(), { remainingTimeMs: () => 20 });
 
-    expect(outcome).toMatchObject({ kind: 'succeeded' });
+    expect(outcome).toMatchObject({ kind: 'dead', reason: { errorType: 'TimeLimitExceeded' } });
   });
 });

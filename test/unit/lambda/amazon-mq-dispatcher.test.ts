@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src/core/errors.js';
 import { createRegistry } from '../../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER } from '../../../src/core/settlement.js';
 import { defineTask } from '../../../src/core/task.js';
 import { createAmazonMqDispatcher } from '../../../src/lambda/amazon-mq-dispatcher.js';
-import { INVOKE_FAILURES_HEADER, type WorkerEvent } from '../../../src/worker/dispatch.js';
+import type { WorkerEvent } from '../../../src/worker/dispatch.js';
 import {
   loadRmqEventFixture,
   rmqEvent,
@@ -41,7 +42,7 @@ function dispatcher(options: { failInvokes?: boolean } = {}) {
     ...(options.failInvokes
       ? {
           beforeInvoke: () => {
-            throw Object.assign(new Error('Rate Exceeded.'), { name: 'TooManyRequestsException' });
+            throw Object.assign(new Error('Internal error.'), { name: 'ServiceException' });
           },
         }
       : {}),

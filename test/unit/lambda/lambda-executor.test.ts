@@ -10,6 +10,7 @@ import {
   lambdaExecutor,
 } from '../../../src/lambda/lambda-executor.js';
 import type { TaskInvocation } from '../../../src/lambda/task-handler.js';
+import { ThrottledError } from '../../../src/worker/executor.js';
 import { expectDecoded } from '../../helpers/decode.js';
 import { inProcessInvoker, lambdaPayload, payloadText, SUCCEEDED } from '../../helpers/lambda.js';
 
@@ -90,13 +91,13 @@ describe('lambdaExecutor', () => {
       /^svc-dev-app\.work failed \(Unhandled\): \{"errorType":"Runtime\.ExitError"/,
     ],
     [
-      'the invoke was throttled (the client throws)',
+      'the service failed (the client throws)',
       () => {
-        const error = new Error('Rate Exceeded.');
-        error.name = 'TooManyRequestsException';
+        const error = new Error('Internal error.');
+        error.name = 'ServiceException';
         throw error;
       },
-      /^invoking svc-dev-app\.work failed: TooManyRequestsException: Rate Exceeded\.$/,
+      /^invoking svc-dev-app\.work failed: ServiceException: Internal error\.$/,
     ],
     ['the payload is not JSON', () => answer('Task timed out after 30.03 seconds'), /is not JSON/],
     ['the payload is empty', () => ({ StatusCode: 200 }), /is not JSON/],
@@ -122,6 +123,28 @@ describe('lambdaExecutor', () => {
     // Assess
     await expect(executed).rejects.toThrow(InvokeError);
     await expect(executed).rejects.toThrow(says);
+  });
+
+  it('throws a ThrottledError, which the worker waits on, when the invoke is throttled', async () => {
+    // Prepare
+    const throttled = Object.assign(new Error('Rate Exceeded.'), {
+      name: 'TooManyRequestsException',
+    });
+    const { client } = fakeClient(() => {
+      throw throttled;
+    });
+
+    // Act
+    const executed = lambdaExecutor({ functionName, client }).execute('app.work', [
+      work.createMessage(),
+    ]);
+
+    // Assess
+    await expect(executed).rejects.toThrow(ThrottledError);
+    await expect(executed).rejects.toMatchObject({
+      message: 'invoking svc-dev-app.work failed: TooManyRequestsException: Rate Exceeded.',
+      cause: throttled,
+    });
   });
 
   it('keeps what the client threw as the cause', async () => {

@@ -37,7 +37,7 @@ describe('createPollerHandler', () => {
     const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
 
     // Assess
-    expect(result).toEqual({ settled: 3 });
+    expect(result).toEqual({ settled: 3, released: 0 });
     expect(broker.receivedFrom).toEqual(['a', 'b']);
     expect(client.calls.map((call) => [call.functionName, call.ids.length])).toEqual([
       ['task-app-first', 2],
@@ -58,11 +58,11 @@ describe('createPollerHandler', () => {
     const result = await handler({}, fakeContext({ remainingMs: 9_000 }));
 
     // Assess
-    expect(result).toEqual({ settled: 0 });
+    expect(result).toEqual({ settled: 0, released: 0 });
     expect(broker.receivedFrom).toEqual([]);
   });
 
-  it('drains only the queues it is given, batchSize messages at a time', async () => {
+  it('drains only the queues it is given, invokeBatchSize messages per invoke', async () => {
     // Prepare
     const remaining = manualRemaining(2_000);
     const broker = fakeBroker({
@@ -74,7 +74,8 @@ describe('createPollerHandler', () => {
     });
     const handler = createPollerHandler(fakeRuntime(registry, broker), {
       queues: ['a'],
-      batchSize: 2,
+      maxInFlight: 1,
+      invokeBatchSize: 2,
       stopTakingAtMs: 1_000,
       client,
     });
@@ -83,7 +84,9 @@ describe('createPollerHandler', () => {
     const result = await handler({}, fakeContext({ remaining: remaining.remaining }));
 
     // Assess
-    expect(result).toEqual({ settled: 2 });
+    // The third message was taken ahead of a free slot; at the stop mark it went back unrun.
+    expect(result).toEqual({ settled: 2, released: 1 });
+    expect(client.calls.map((call) => call.ids.length)).toEqual([2]);
     expect(broker.receivedFrom).toEqual(['a']);
   });
 });

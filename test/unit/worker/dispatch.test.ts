@@ -2,14 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Delivery, Settlement } from '../../../src/brokers/broker.js';
 import type { TaskMessage } from '../../../src/core/message.js';
 import { createRegistry } from '../../../src/core/registry.js';
+import { INVOKE_FAILURES_HEADER, settlementFor } from '../../../src/core/settlement.js';
 import { defineTask } from '../../../src/core/task.js';
 import type { TaskOutcome } from '../../../src/core/task-outcome.js';
-import {
-  dispatchBatch,
-  INVOKE_FAILURES_HEADER,
-  settlementFor,
-  type WorkerEvent,
-} from '../../../src/worker/dispatch.js';
+import { dispatchBatch, type WorkerEvent } from '../../../src/worker/dispatch.js';
 import {
   deliveryOf,
   fakeBroker,

@@ -4,6 +4,7 @@ import { defineTask } from '../../../src/core/task.js';
 import type { WorkerEvent } from '../../../src/worker/dispatch.js';
 import { localExecutor } from '../../../src/worker/executor.js';
 import { processBatch, runWorker } from '../../../src/worker/local-worker.js';
+import { expectDecoded } from '../../helpers/decode.js';
 import { deliveryOf, fakeBroker, SUCCEEDED, scriptedExecutor } from '../../helpers/lambda.js';
 import { recordingLogger } from '../../helpers/redis.js';
 
@@ -52,28 +53,35 @@ describe('runWorker', () => {
     // Assess
     expect(broker.receivedFrom).toEqual(['a', 'b', 'a']);
     expect(executor.calls.map((call) => call.task)).toEqual(['app.echo', 'app.other']);
-    expect(broker.settleCalls).toEqual([
-      [{ delivery: deliveryOf(first), settlement: { kind: 'done' } }],
-      [{ delivery: deliveryOf(second), settlement: { kind: 'done' } }],
+    expect(broker.settled()).toEqual([
+      { delivery: deliveryOf(first), settlement: { kind: 'done' } },
+      { delivery: deliveryOf(second), settlement: { kind: 'done' } },
     ]);
     expect(events).toHaveLength(2);
   });
 
-  it('takes no more than its concurrency per receive', async () => {
+  it('takes no more than its free slots and read-ahead per receive, and puts back what it did not start', async () => {
     // Prepare
     const sent = Array.from({ length: 5 }, () => echo.createMessage());
     const broker = fakeBroker({ batches: [sent.map((message) => deliveryOf(message))] });
+    const executor = scriptedExecutor((_, messages) => messages.map(() => SUCCEEDED), 1);
 
     // Act
     await runWorker(broker, registry, {
       queues: ['a'],
       concurrency: 2,
-      executor: scriptedExecutor((_, messages) => messages.map(() => SUCCEEDED)),
+      readAhead: 1,
+      executor,
       keepTaking: () => broker.receivedFrom.length < 1,
     });
 
     // Assess
-    expect(broker.settled()).toHaveLength(2);
+    expect(executor.calls).toHaveLength(2);
+    expect(broker.settled().map((item) => item.settlement.kind)).toEqual([
+      'retry-later',
+      'done',
+      'done',
+    ]);
   });
 
   it('does not start when its signal is already aborted', async () => {
@@ -118,7 +126,7 @@ describe('runWorker', () => {
 });
 
 describe('processBatch', () => {
-  it('runs held deliveries in this process and settles them together', async () => {
+  it('runs held deliveries in this process and settles each from its own outcome', async () => {
     // Prepare
     ran.length = 0;
     const sent = [
@@ -136,7 +144,15 @@ describe('processBatch', () => {
 
     // Assess
     expect(ran.sort()).toEqual(sent.map((message) => message.id).sort());
-    expect(broker.settleCalls).toHaveLength(1);
-    expect(events.map((event) => event.outcome.kind)).toEqual(['succeeded', 'dead']);
+    const kindById = new Map(
+      events.map((event) => [expectDecoded(event.delivery.result).id, event.outcome.kind]),
+    );
+    expect(kindById).toEqual(
+      new Map([
+        [sent[0]?.id, 'succeeded'],
+        [sent[1]?.id, 'dead'],
+      ]),
+    );
+    expect(broker.settled()).toHaveLength(2);
   });
 });
