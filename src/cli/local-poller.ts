@@ -26,8 +26,13 @@ export interface LocalPollerOptions {
   readonly warn: (message: string) => void;
   /** Queues to drain. @defaultValue every declared queue */
   readonly queues?: readonly string[];
-  /** Messages per receive (and per invoke, at most), as the `poller` function. @defaultValue 10 */
-  readonly batchSize?: number;
+  /**
+   * Invokes in flight at once. serverless-offline runs each invoke in a worker thread of this
+   * machine, so the deployed poller's 100 would only contend for its cores. @defaultValue 10
+   */
+  readonly maxInFlight?: number;
+  /** Most messages per invoke, as the `poller` function. @defaultValue 10 */
+  readonly invokeBatchSize?: number;
 }
 
 /**
@@ -39,11 +44,12 @@ export function runLocalPoller(options: LocalPollerOptions): Promise<void> {
   const { registry } = options;
   return runWorker(options.broker, registry, {
     queues: options.queues ?? registry.queues.map((queue) => queue.name),
-    concurrency: options.batchSize ?? 10,
+    concurrency: options.maxInFlight ?? 10,
     signal: options.signal,
     executor: lambdaExecutor({
       functionName: (task) => deployedFunctionName(registry, task, options.functionPrefix),
       client: options.client,
+      batchSize: options.invokeBatchSize ?? 10,
     }),
     onOutcome: options.onOutcome,
     logger: { warn: options.warn },

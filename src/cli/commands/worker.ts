@@ -24,8 +24,10 @@ export const INVOKE_MODES = ['local', 'lambda'] as const;
 export interface WorkerCommandOptions extends CommonOptions {
   /** @defaultValue every queue the app declares */
   readonly queues?: string[];
-  /** @defaultValue 10 */
+  /** Tasks running at once (local), or invokes in flight (lambda). @defaultValue 10 */
   readonly concurrency?: number;
+  /** With `invoke: 'lambda'`: most messages per invoke. @defaultValue 10 */
+  readonly invokeBatchSize?: number;
   /** @defaultValue `local` */
   readonly invoke?: (typeof INVOKE_MODES)[number];
   /** `<service>-<stage>-` @defaultValue `$FUNCTION_PREFIX` */
@@ -52,7 +54,18 @@ export function registerWorker(
       'comma-separated queues (default: every queue of the app)',
       nameList,
     )
-    .option('--concurrency <n>', 'messages taken per receive and run at once', positiveInteger, 10)
+    .option(
+      '--concurrency <n>',
+      'tasks running at once (local), or invokes in flight (lambda)',
+      positiveInteger,
+      10,
+    )
+    .option(
+      '--invoke-batch-size <n>',
+      'with --invoke lambda: most messages per invoke',
+      positiveInteger,
+      10,
+    )
     .addOption(
       new Option(
         '--invoke <mode>',
@@ -142,5 +155,6 @@ async function lambdaMode(
   return lambdaExecutor({
     functionName: (task) => deployedFunctionName(registry, task, prefix),
     client,
+    batchSize: options.invokeBatchSize ?? 10,
   });
 }
