@@ -29,7 +29,8 @@ export const redisBrokerConfigSchema = z
     keyPrefix: z._default(z.string(), ''),
     /**
      * Seconds after which a held message whose consumer died is put back (kombu's
-     * `visibility_timeout`; keep it equal to the Python workers' value).
+     * `visibility_timeout`; keep it equal to the Python workers' value). A URL may carry it as
+     * `?visibility_timeout=960` instead ({@link redisTransportOptions}).
      */
     visibilityTimeout: z._default(z.number().check(z.positive()), 3600),
     /** Milliseconds to wait for a connection before a command fails. */
@@ -117,10 +118,88 @@ export type BrokerConfigInput = z.input<typeof brokerConfigSchema> | string;
  * @throws InvalidConfigError naming every bad option (never echoing a password)
  */
 export function parseBrokerConfig(input: BrokerConfigInput): BrokerConfig {
-  const candidate = typeof input === 'string' ? fromUrl(input) : input;
+  const candidate = withUrlTransportOptions(typeof input === 'string' ? fromUrl(input) : input);
   const parsed = safeParse(brokerConfigSchema, candidate);
   if (!parsed.success) throw new InvalidConfigError('broker', toFieldIssues(parsed.error));
   return parsed.data;
+}
+
+/**
+ * kombu's Redis `visibility_timeout` (seconds) as a query parameter of a Redis broker URL
+ * (`redis://host:6379/0?visibility_timeout=960`), and the URL without it.
+ *
+ * ioredis copies every query parameter of its URL into its options, so a kombu option must not
+ * reach it: the URL returned is the one to connect with. Other parameters are kept as written.
+ *
+ * @returns `visibilityTimeout` undefined when the URL sets none
+ * @throws InvalidConfigError naming `url.visibility_timeout` for a value that is not a positive
+ * number of seconds, or one given more than once
+ * @example
+ * redisTransportOptions('redis://cache:6379/0?visibility_timeout=960')
+ * // → { url: 'redis://cache:6379/0', visibilityTimeout: 960 }
+ */
+export function redisTransportOptions(url: string): { url: string; visibilityTimeout?: number } {
+  const query = queryOf(url);
+  if (!query) return { url };
+  const values = new URLSearchParams(query.text).getAll(VISIBILITY_TIMEOUT_PARAM);
+  if (values.length === 0) return { url };
+  if (values.length > 1) throw badVisibilityTimeout('is given more than once');
+  const value = values[0] ?? '';
+  const seconds = Number(value);
+  // Number() alone would take '', ' 1', '0x10' and '1e3'; kombu's users write plain seconds.
+  if (!/^\d*\.?\d+$/.test(value) || !(seconds > 0)) {
+    throw badVisibilityTimeout(
+      `must be a positive number of seconds, not ${JSON.stringify(value)}`,
+    );
+  }
+  const kept = query.text
+    .split('&')
+    .filter((pair) => !new URLSearchParams(pair).has(VISIBILITY_TIMEOUT_PARAM));
+  const rest = kept.length > 0 ? `?${kept.join('&')}` : '';
+  return {
+    url: `${url.slice(0, query.start)}${rest}${url.slice(query.end)}`,
+    visibilityTimeout: seconds,
+  };
+}
+
+/** kombu's name of the Redis transport option, as the URL's query carries it. */
+const VISIBILITY_TIMEOUT_PARAM = 'visibility_timeout';
+
+function badVisibilityTimeout(message: string): InvalidConfigError {
+  return new InvalidConfigError('broker', [{ path: `url.${VISIBILITY_TIMEOUT_PARAM}`, message }]);
+}
+
+/** The query of `url` without its `?`, and where it starts (at the `?`) and ends (a `#` or the end). */
+function queryOf(url: string): { text: string; start: number; end: number } | undefined {
+  const start = url.indexOf('?');
+  const hash = url.indexOf('#');
+  if (start === -1 || (hash !== -1 && hash < start)) return undefined;
+  const end = hash === -1 ? url.length : hash;
+  return { text: url.slice(start + 1, end), start, end };
+}
+
+/**
+ * Moves a Redis URL's transport options into the options object. An explicit
+ * `visibilityTimeout` that disagrees with the URL's is refused: neither could be said to win.
+ */
+function withUrlTransportOptions(candidate: unknown): unknown {
+  if (typeof candidate !== 'object' || candidate === null) return candidate;
+  const options = candidate as { kind?: unknown; url?: unknown; visibilityTimeout?: unknown };
+  // A URL the schema refuses anyway is left for the schema to report.
+  if (options.kind !== 'redis' || typeof options.url !== 'string') return candidate;
+  if (brokerKindOf(options.url) !== 'redis' || !isParseableUrl(options.url)) return candidate;
+  const { url, visibilityTimeout } = redisTransportOptions(options.url);
+  if (visibilityTimeout === undefined) return candidate;
+  const explicit = options.visibilityTimeout;
+  if (typeof explicit === 'number' && explicit !== visibilityTimeout) {
+    throw new InvalidConfigError('broker', [
+      {
+        path: 'visibilityTimeout',
+        message: `${explicit} disagrees with the url's ${VISIBILITY_TIMEOUT_PARAM}=${visibilityTimeout}`,
+      },
+    ]);
+  }
+  return { ...options, url, visibilityTimeout };
 }
 
 /** The broker a URL names by its scheme (`redis://`, `rediss://`, `amqp://`, `amqps://`), or `null`. */

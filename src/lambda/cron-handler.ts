@@ -6,7 +6,7 @@
  * tick (`rabbitMqOnceStore`), so that it needs no Redis.
  */
 import middy from '@middy/core';
-import { rabbitMqOnceStore } from '../brokers/rabbitmq/rabbitmq-once-store.js';
+import { onceStoreAt } from '../brokers/once-store-at.js';
 import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
 import { brokerKindOf, DEFAULT_BROKER_URL } from '../config/broker-config.js';
 import { InvalidConfigError } from '../core/errors.js';
@@ -45,23 +45,16 @@ export function redisTickLock(url: string): TickLock {
 
 /**
  * The {@link TickLock} at `url`: Redis (`redis://`, `rediss://`) or RabbitMQ (`amqp://`,
- * `amqps://`). A build for one broker (`SERVERLESS_CELERY_BROKER`) carries only that broker's
- * client; a lock on the other needs {@link redisTickLock} or `rabbitMqOnceStore` passed as `lock`.
+ * `amqps://`), as {@link onceStoreAt} picks it. A build for one broker (`SERVERLESS_CELERY_BROKER`)
+ * carries only that broker's client; a lock on the other needs {@link redisTickLock} or
+ * `rabbitMqOnceStore` passed as `lock`.
  */
 export function tickLockAt(url: string): TickLock {
-  const kind = brokerKindOf(url);
-  // The build check comes first and reads the variable itself, so that a bundler replacing it
-  // drops the other broker's branch, and with it that client.
-  if (process.env.SERVERLESS_CELERY_BROKER !== 'redis' && kind === 'rabbitmq') {
-    return rabbitMqOnceStore(url);
-  }
-  if (process.env.SERVERLESS_CELERY_BROKER !== 'rabbitmq' && kind === 'redis') {
-    return redisTickLock(url);
-  }
-  const reason = kind
-    ? `a lock on ${url.slice(0, url.indexOf(':'))} is not in this build (SERVERLESS_CELERY_BROKER=${String(process.env.SERVERLESS_CELERY_BROKER)}): pass one as \`lock\` to createCronHandler`
-    : 'not a redis://, rediss://, amqp:// or amqps:// URL';
-  throw new InvalidConfigError('cron tick lock', [{ path: 'url', message: reason }]);
+  return onceStoreAt(url, {
+    subject: 'cron tick lock',
+    noun: 'a lock',
+    advice: 'pass one as `lock` to createCronHandler',
+  });
 }
 
 /** Options of {@link createCronHandler}. */

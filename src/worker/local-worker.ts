@@ -116,7 +116,11 @@ export async function runWorker(
       if (!keepTaking()) break;
       let taken = true;
       try {
-        flow.accept(await take(flow.room()));
+        const deliveries = await take(flow.room());
+        flow.accept(deliveries);
+        // A receive that found nothing without waiting (a broker at its deadline, a fake) must
+        // not turn this loop into one that starves timers and I/O: let them run first.
+        if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
       } catch (error) {
         taken = false;
         await backOff(error as Error);

@@ -68,7 +68,11 @@ async function postEvent(payload: unknown, on: LambdaRuntime = runtime) {
 
 /** Runs the poller, invocation after invocation (about 1.5 s each), until `done()` or 20 s. */
 async function pollUntil(done: () => Promise<boolean>): Promise<void> {
-  const poller = createPollerHandler(runtime, { stopTakingAtMs: 1_000, client: invoker });
+  const poller = createPollerHandler(runtime, {
+    stopTakingAtMs: 1_000,
+    client: invoker,
+    relay: false,
+  });
   const deadline = Date.now() + 20_000;
   do {
     await poller({}, fakeContext({ remainingMs: 2_500 }));

@@ -7,6 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTaskMessage } from '../../src/core/message.js';
+import { memoryOnceStore } from '../../src/core/once-store.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
 import { INVOKE_FAILURES_HEADER } from '../../src/core/settlement.js';
 import { defineTask } from '../../src/core/task.js';
@@ -56,7 +57,12 @@ async function poll(
   options: PollerOptions = {},
 ) {
   const client = inProcessInvoker(runtime.registry, { prefix: '', ...invoker });
-  const handler = createPollerHandler(runtime, { stopTakingAtMs: 1_000, client, ...options });
+  const handler = createPollerHandler(runtime, {
+    stopTakingAtMs: 1_000,
+    client,
+    relay: false,
+    ...options,
+  });
   const result = await handler({}, fakeContext({ remainingMs: 1_000 + budgetMs }));
   return { result, calls: client.calls };
 }
@@ -82,7 +88,7 @@ describe('the Redis poller', () => {
     const { result, calls } = await poll(runtime, 1_500);
 
     // Assess
-    expect(result).toEqual({ settled: 6, released: 0 });
+    expect(result).toEqual({ settled: 6, released: 0, stopped: 'hard stop' });
     expect(calls.map((call) => call.functionName)).toEqual(['task-it-work']);
     expect(new Set(calls[0]?.ids)).toEqual(new Set([...ok, bug].map((message) => message.id)));
     expect(await runtime.broker().stats(queue)).toEqual({
@@ -142,7 +148,7 @@ describe('the Redis poller', () => {
     const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: failOnce });
 
     // Assess
-    expect(result).toEqual({ settled: 2, released: 0 });
+    expect(result).toEqual({ settled: 2, released: 0, stopped: 'hard stop' });
     expect(calls.map((call) => [call.error, call.retries])).toEqual([
       ['Internal error.', [0]],
       [null, [0]],
@@ -170,7 +176,7 @@ describe('the Redis poller', () => {
     const { result, calls } = await poll(runtime, 3_000, { beforeInvoke: throttleTwice });
 
     // Assess
-    expect(result).toEqual({ settled: 3, released: 0 });
+    expect(result).toEqual({ settled: 3, released: 0, stopped: 'hard stop' });
     expect(calls.map((call) => call.error)).toEqual(['Rate Exceeded.', 'Rate Exceeded.', null]);
     const headers = calls[2]?.messages.map((raw) => raw.headers as Record<string, unknown>);
     expect(headers?.map((header) => header[INVOKE_FAILURES_HEADER])).toEqual([
@@ -195,6 +201,7 @@ describe('the Redis poller', () => {
       beforeInvoke: () => remaining.set(4_999),
     });
     const handler = createPollerHandler(runtime, {
+      relay: false,
       stopTakingAtMs: 5_000,
       maxInFlight: 1,
       invokeBatchSize: 2,
@@ -206,7 +213,7 @@ describe('the Redis poller', () => {
 
     // Assess
     // Two more were taken ahead of a free slot; at the stop mark they went back unrun.
-    expect(result).toEqual({ settled: 2, released: 2 });
+    expect(result).toEqual({ settled: 2, released: 2, stopped: 'hard stop' });
     expect(client.calls.map((call) => call.ids.length)).toEqual([2]);
     expect(await runtime.broker().stats(queue)).toMatchObject({
       ready: 3,
@@ -214,5 +221,72 @@ describe('the Redis poller', () => {
       delayed: 0,
       deadLettered: 0,
     });
+  });
+});
+
+describe('the poller relay', () => {
+  it('hands the drain over to the next tick’s poller without a pause, and drains a duplicate tick never', async () => {
+    // Prepare: ticks 2 s apart; a message is published every 100 ms throughout.
+    const { queue, registry, runtime } = app();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    const intervalMs = 2_000;
+    const relay = memoryOnceStore();
+    const client = inProcessInvoker(registry, { prefix: '' });
+    const handler = createPollerHandler(runtime, {
+      stopTakingAtMs: 1_000,
+      intervalMs,
+      relay,
+      client,
+      maxInFlight: 10,
+    });
+    const sentAt = new Map<string, number>();
+    let publishing = true;
+    const publisher = (async () => {
+      while (publishing) {
+        const message = work.createMessage();
+        sentAt.set(message.id, Date.now());
+        await runtime.broker().publish([message]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    const tickA = Math.floor(Date.now() / intervalMs) * intervalMs;
+    const context = () => fakeContext({ remainingMs: 20_000, functionName: 'svc-dev-poller' });
+
+    // Act
+    const first = handler({ time: new Date(tickA).toISOString() }, context());
+    await new Promise((resolve) => setTimeout(resolve, tickA + intervalMs - Date.now() + 50));
+    const secondStartedAt = Date.now();
+    const secondContext = manualRemaining(20_000);
+    const second = handler(
+      { time: new Date(tickA + intervalMs).toISOString() },
+      fakeContext({ remaining: secondContext.remaining, functionName: 'svc-dev-poller' }),
+    );
+    const duplicate = await handler(
+      { time: new Date(tickA + intervalMs).toISOString() },
+      context(),
+    );
+    const firstResult = await first;
+    const firstEndedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    publishing = false;
+    await publisher;
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    secondContext.set(0);
+    const secondResult = await second;
+
+    // Assess
+    expect(duplicate).toEqual({ settled: 0, released: 0, stopped: 'duplicate tick' });
+    expect(firstResult.stopped).toBe('handed over');
+    expect(secondResult.stopped).toBe('hard stop');
+    // The first stops within a look (1 s) and the overlap (1 s) of the second's start.
+    expect(firstEndedAt - secondStartedAt).toBeLessThan(3_000);
+    // Every message ran, each within about one receive wait of its publish: no pause.
+    const waits = client.calls.flatMap((call) =>
+      call.ids.map((id) => call.at - (sentAt.get(id ?? '') ?? Number.NaN)),
+    );
+    expect(waits).toHaveLength(sentAt.size);
+    expect(Math.max(...waits)).toBeLessThan(1_500);
+    expect(firstResult.settled + secondResult.settled).toBe(sentAt.size);
+    expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0 });
   });
 });

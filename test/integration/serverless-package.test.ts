@@ -18,9 +18,11 @@ import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import type { Schedule } from '../../src/core/schedule.js';
 import { registry } from '../../src/demo/app.js';
 import { taskFunctionKey } from '../../src/lambda/function-names.js';
+import { brokerConfigFromEnv } from '../../src/lambda/runtime.js';
 import { toScheduleExpression } from '../../src/lambda/schedule-expression.js';
 
 const run = promisify(execFile);
@@ -54,6 +56,7 @@ const RABBITMQ_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secre
 interface FunctionConfig {
   readonly handler: string;
   readonly timeout?: number;
+  readonly environment?: Record<string, string>;
   readonly events?: readonly { readonly schedule?: { readonly rate: readonly string[] } }[];
 }
 
@@ -179,7 +182,42 @@ describe('serverless.yml and the task registry', () => {
       POLLER_STOP_TAKING_AT_MS,
     );
   });
+
+  it('reserves concurrency for no function: pollers hand over instead (drain-relay.ts)', async () => {
+    const text = await readFile(path.join(ROOT, 'serverless.yml'), 'utf8');
+
+    // Comments may name the setting; no key may set it.
+    expect(text.split('\n').filter((line) => /^\s*reservedConcurrency\s*:/.test(line))).toEqual([]);
+    for (const key of FUNCTION_KEYS) {
+      expect(Object.keys(functionConfig(key)), key).not.toContain('reservedConcurrency');
+    }
+  });
 });
+
+/** Fails on any ReservedConcurrentExecutions, wherever it is in the template. */
+function expectNoReservedConcurrency(template: Template): void {
+  const found: string[] = [];
+  JSON.stringify(template, (key, value) => {
+    if (key === 'ReservedConcurrentExecutions') found.push(JSON.stringify(value));
+    return value;
+  });
+  expect(found).toEqual([]);
+}
+
+/**
+ * The poller's visibility timeout, as its runtime would read it from its environment, is above
+ * its timeout: a message is restored only once the poller that held it is surely gone.
+ */
+function expectPollerVisibilityBeyondTimeout(template: Template): void {
+  const { Properties } = functionResource(template, 'poller');
+  const env = (Properties.Environment as { Variables: Record<string, string> }).Variables;
+  const config = parseBrokerConfig(brokerConfigFromEnv(env));
+
+  expect(config.kind).toBe('redis');
+  expect(config.kind === 'redis' && config.visibilityTimeout).toBeGreaterThan(
+    Properties.Timeout as number,
+  );
+}
 
 /** A packaged service: the directory of its zips, its template and what osls printed. */
 interface Packaged {
@@ -333,6 +371,7 @@ describe('osls package, Redis (the defaults)', () => {
           STORE_URL: 'redis://127.0.0.1:6379/0',
           CRON_LOCK_URL: '',
           FUNCTION_PREFIX: PREFIX,
+          ...functionConfig(key).environment,
         },
       });
     }
@@ -385,6 +424,19 @@ describe('osls package, Redis (the defaults)', () => {
       CRON_TASKS.map((task) => `${expression(task.schedule)} ENABLED`).sort(),
     );
     expect(resourcesOfType(service.template, 'AWS::Scheduler::Schedule')).toEqual([]);
+  });
+
+  it('reserves concurrency for no function', () => {
+    expectNoReservedConcurrency(service.template);
+  });
+
+  it('gives the poller a visibility timeout beyond its timeout, and no other function one', () => {
+    expectPollerVisibilityBeyondTimeout(service.template);
+    for (const key of FUNCTION_KEYS.filter((name) => name !== 'poller')) {
+      const { Properties } = functionResource(service.template, key);
+      const env = (Properties.Environment as { Variables: Record<string, string> }).Variables;
+      expect(env.BROKER_VISIBILITY_TIMEOUT, key).toBeUndefined();
+    }
   });
 
   it('maps no RabbitMQ event source and merges no infra/ fragment', () => {
@@ -477,6 +529,7 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
       rabbitmqArn: RABBITMQ_ARN,
       rabbitmqSecretArn: RABBITMQ_SECRET_ARN,
       rabbitmqBatchSize: '25',
+      rabbitmqBatchWindow: '5',
       amazonMq: 'true',
       elastiCache: 'true',
     });
@@ -495,7 +548,7 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
     }
   });
 
-  it('maps the queue of the Amazon MQ broker to the dispatcher, with its secret and batch size', () => {
+  it('maps the queue of the Amazon MQ broker to the dispatcher, with its secret, batch size and window', () => {
     const mappings = resourcesOfType(service.template, 'AWS::Lambda::EventSourceMapping');
 
     expect(mappings.map(([, resource]) => resource.Properties)).toEqual([
@@ -505,6 +558,7 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
         Queues: ['events'],
         SourceAccessConfigurations: [{ Type: 'BASIC_AUTH', URI: RABBITMQ_SECRET_ARN }],
         BatchSize: 25,
+        MaximumBatchingWindowInSeconds: 5,
       },
     ]);
   });
@@ -525,6 +579,10 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
     expect(service.template.Conditions?.UseRabbitMq).toEqual({
       'Fn::Equals': ['rabbitmq', 'rabbitmq'],
     });
+  });
+
+  it('reserves concurrency for no function', () => {
+    expectNoReservedConcurrency(service.template);
   });
 
   it('keeps the poller schedule but disables it, since the event source drains the queue', () => {

@@ -5,6 +5,7 @@ import {
   describeEndpoint,
   parseBrokerConfig,
   redactUrl,
+  redisTransportOptions,
 } from '../../../src/config/broker-config.js';
 import { InvalidConfigError } from '../../../src/core/errors.js';
 
@@ -99,6 +100,113 @@ describe('parseBrokerConfig', () => {
 
     // Assess
     expect(inspect(error, { depth: 10 })).not.toContain(SECRET);
+  });
+});
+
+describe('visibility_timeout in a Redis URL', () => {
+  it.each([
+    ['redis://cache:6379/0?visibility_timeout=960', 'redis://cache:6379/0', 960],
+    ['redis://cache:6379/0?visibility_timeout=0.5', 'redis://cache:6379/0', 0.5],
+    [
+      `redis://:${SECRET}@cache:6379/0?family=6&visibility_timeout=960&db=2`,
+      `redis://:${SECRET}@cache:6379/0?family=6&db=2`,
+      960,
+    ],
+    ['rediss://cache:6380/1?visibility_timeout=120#x', 'rediss://cache:6380/1#x', 120],
+  ])('reads %s as the url %s with a visibility timeout of %d s', (input, url, seconds) => {
+    // Act
+    const config = parseBrokerConfig(input);
+
+    // Assess
+    expect(config).toMatchObject({ kind: 'redis', url, visibilityTimeout: seconds });
+  });
+
+  it('accepts the query parameter in an options object, and an explicit value that agrees', () => {
+    // Act
+    const configs = [
+      parseBrokerConfig({ kind: 'redis', url: 'redis://cache/0?visibility_timeout=960' }),
+      parseBrokerConfig({
+        kind: 'redis',
+        url: 'redis://cache/0?visibility_timeout=960',
+        visibilityTimeout: 960,
+      }),
+    ];
+
+    // Assess
+    for (const config of configs) {
+      expect(config).toMatchObject({ url: 'redis://cache/0', visibilityTimeout: 960 });
+    }
+  });
+
+  it('keeps the default of 3600 s and the url as written when the url sets none', () => {
+    // Act
+    const config = parseBrokerConfig('redis://cache:6379/0?family=6');
+
+    // Assess
+    expect(config).toMatchObject({ url: 'redis://cache:6379/0?family=6', visibilityTimeout: 3600 });
+  });
+
+  it.each([['abc'], ['0'], ['-5'], [''], ['1e3'], ['0x10'], ['960s']])(
+    'refuses visibility_timeout=%s with an error naming url.visibility_timeout',
+    (value) => {
+      // Act
+      const error = configError(() =>
+        parseBrokerConfig(`redis://:${SECRET}@cache:6379/0?visibility_timeout=${value}`),
+      );
+
+      // Assess
+      expect(error.issues.map((issue) => issue.path)).toEqual(['url.visibility_timeout']);
+      expect(error.message).toMatch(/^broker: url\.visibility_timeout: must be a positive number/);
+      expect(inspect(error, { depth: 10 })).not.toContain(SECRET);
+    },
+  );
+
+  it('refuses visibility_timeout given twice', () => {
+    // Act
+    const error = configError(() =>
+      parseBrokerConfig('redis://cache/0?visibility_timeout=60&visibility_timeout=60'),
+    );
+
+    // Assess
+    expect(error.message).toBe('broker: url.visibility_timeout: is given more than once');
+  });
+
+  it('refuses an explicit visibilityTimeout that disagrees with the url', () => {
+    // Act
+    const error = configError(() =>
+      parseBrokerConfig({
+        kind: 'redis',
+        url: 'redis://cache/0?visibility_timeout=960',
+        visibilityTimeout: 3600,
+      }),
+    );
+
+    // Assess
+    expect(error.issues).toEqual([
+      {
+        path: 'visibilityTimeout',
+        message: "3600 disagrees with the url's visibility_timeout=960",
+      },
+    ]);
+  });
+
+  it('leaves an AMQP url alone', () => {
+    // Act
+    const config = parseBrokerConfig('amqp://guest:guest@mq:5672/?visibility_timeout=960');
+
+    // Assess
+    expect(config).toMatchObject({ url: 'amqp://guest:guest@mq:5672/?visibility_timeout=960' });
+  });
+
+  it.each([
+    ['redis://cache:6379/0', undefined],
+    ['redis://cache:6379/0?visibility_timeout=30', 30],
+  ])('tells whether %s sets a visibility timeout', (url, seconds) => {
+    // Act
+    const options = redisTransportOptions(url);
+
+    // Assess
+    expect(options.visibilityTimeout).toBe(seconds);
   });
 });
 

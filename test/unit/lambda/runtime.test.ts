@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RabbitMqBroker } from '../../../src/brokers/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../../../src/brokers/redis/redis-broker.js';
+import { InvalidConfigError } from '../../../src/core/errors.js';
 import { createRegistry } from '../../../src/core/registry.js';
-import { createRuntime } from '../../../src/lambda/runtime.js';
+import { brokerConfigFromEnv, createRuntime } from '../../../src/lambda/runtime.js';
 
 const registry = createRegistry({ tasks: [], queues: [{ name: 'q' }] });
 
@@ -53,5 +54,67 @@ describe('createRuntime', () => {
     expect(broker).toBeInstanceOf(kind);
     expect(runtime.registry).toBe(registry);
     await broker.close();
+  });
+});
+
+describe('brokerConfigFromEnv', () => {
+  it.each([
+    ['BROKER_URL alone', { BROKER_URL: 'redis://cache:6379/0' }, 'redis://cache:6379/0'],
+    ['nothing', {}, 'redis://127.0.0.1:6379/0'],
+    [
+      'BROKER_VISIBILITY_TIMEOUT with a Redis BROKER_URL',
+      { BROKER_URL: 'redis://cache:6379/0', BROKER_VISIBILITY_TIMEOUT: '960' },
+      { kind: 'redis', url: 'redis://cache:6379/0', visibilityTimeout: 960 },
+    ],
+    [
+      'BROKER_VISIBILITY_TIMEOUT without BROKER_URL',
+      { BROKER_VISIBILITY_TIMEOUT: '960' },
+      { kind: 'redis', url: 'redis://127.0.0.1:6379/0', visibilityTimeout: 960 },
+    ],
+    [
+      'the URL over BROKER_VISIBILITY_TIMEOUT',
+      {
+        BROKER_URL: 'redis://cache:6379/0?visibility_timeout=7200',
+        BROKER_VISIBILITY_TIMEOUT: '960',
+      },
+      'redis://cache:6379/0?visibility_timeout=7200',
+    ],
+    [
+      'a RabbitMQ BROKER_URL, ignoring BROKER_VISIBILITY_TIMEOUT',
+      { BROKER_URL: 'amqp://guest:guest@mq:5672/', BROKER_VISIBILITY_TIMEOUT: '960' },
+      'amqp://guest:guest@mq:5672/',
+    ],
+  ])('reads %s', (_, env, expected) => {
+    // Act
+    const config = brokerConfigFromEnv(env);
+
+    // Assess
+    expect(config).toEqual(expected);
+  });
+
+  it.each([['abc'], ['0'], ['-1'], ['15m']])(
+    'refuses BROKER_VISIBILITY_TIMEOUT=%s, naming the variable',
+    (value) => {
+      // Act
+      const attempt = () =>
+        brokerConfigFromEnv({ BROKER_URL: 'redis://cache/0', BROKER_VISIBILITY_TIMEOUT: value });
+
+      // Assess
+      expect(attempt).toThrow(InvalidConfigError);
+      expect(attempt).toThrow(/^environment: BROKER_VISIBILITY_TIMEOUT: must be a positive number/);
+    },
+  );
+
+  it('is what a runtime given no broker options builds its broker from', () => {
+    // Prepare
+    vi.stubEnv('BROKER_URL', 'redis://127.0.0.1:6379/0');
+    vi.stubEnv('BROKER_VISIBILITY_TIMEOUT', 'soon');
+    const runtime = createRuntime({ registry });
+
+    // Act
+    const attempt = () => runtime.broker();
+
+    // Assess
+    expect(attempt).toThrow('BROKER_VISIBILITY_TIMEOUT');
   });
 });
