@@ -66,8 +66,6 @@ export class DispatchFlow {
   /** The waiting execution of each task that still has room for more messages. */
   readonly #open = new Map<string, Execution>();
   #running = 0;
-  /** Messages in running executions and in waiting ones. */
-  #active = 0;
   /** Messages accepted and not yet settled. */
   #held = 0;
   /** Executions allowed at once: `slots`, narrowed while the executor throttles. */
@@ -97,12 +95,14 @@ export class DispatchFlow {
     });
   }
 
-  /** How many more messages to take now: free slots' worth plus the read-ahead, less the waiting. */
+  /**
+   * How many more messages to take now: the slots' worth plus the read-ahead, less what is held
+   * (running, waiting, or being settled). Holds stay within that bound at every moment, so a
+   * worker killed holding them re-runs at most that many (at-least-once).
+   */
   room(): number {
     const capacity = this.#options.slots * this.#batchSize + this.#options.readAhead;
-    // Settling messages no longer run, but a broker that settles slowly must not let holds grow
-    // without bound: they count against twice the capacity.
-    return Math.max(0, Math.min(capacity - this.#active, 2 * capacity - this.#held));
+    return Math.max(0, capacity - this.#held);
   }
 
   /** Messages accepted and not yet settled. */
@@ -155,7 +155,6 @@ export class DispatchFlow {
   releaseWaiting(): void {
     const now = this.#options.now();
     for (const execution of this.#ready.splice(0)) {
-      this.#active -= execution.items.length;
       for (const { delivery, message } of execution.items) {
         const outcome = { kind: 'released', detail: 'not started before the deadline' } as const;
         this.#settle(delivery, settlementForRelease(message, now), outcome);
@@ -181,7 +180,6 @@ export class DispatchFlow {
       this.#open.set(task, execution);
     }
     execution.items.push(item);
-    this.#active++;
     if (execution.items.length >= this.#batchSize) this.#open.delete(task);
   }
 
@@ -220,7 +218,6 @@ export class DispatchFlow {
     if (failure && isThrottled(failure)) {
       this.#throttled(execution);
     } else {
-      this.#active -= execution.items.length;
       this.#settleExecution(execution, outcomes, failure);
       this.#throttles = 0;
       this.#limit = Math.min(this.#options.slots, this.#limit + 1);

@@ -10,7 +10,7 @@
  *   SC_QUEUE               queue to consume (required)
  *   SC_RECORD_KEY          list the run records are pushed to (required)
  *   SC_VISIBILITY_TIMEOUT  seconds before a dead consumer's holds are restored (default 3600)
- *   SC_CONCURRENCY         messages per batch (default 10)
+ *   SC_CONCURRENCY         tasks running at once (default 10)
  *   SC_SLEEP_MS            milliseconds each run takes (default 20)
  *   SC_RESTORE_EVERY_MS    how often restoreStale runs (default 250)
  *   SC_WAIT_MS             longest wait per receive (default 250)

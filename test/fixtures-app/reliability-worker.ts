@@ -13,7 +13,7 @@
  *   SC_RECORD_KEY          list each execution is pushed to (required)
  *   SC_VISIBILITY_TIMEOUT  Redis: seconds before a dead consumer's holds are restored (default 3600)
  *   SC_PREFETCH            RabbitMQ: unacked messages the channel may hold (default 100)
- *   SC_CONCURRENCY         messages per batch (default 10)
+ *   SC_CONCURRENCY         tasks running at once (default 10)
  *   SC_RESTORE_EVERY_MS    Redis: how often restoreStale runs (default 250)
  *   SC_WAIT_MS             longest wait per receive (default 250)
  *

@@ -186,17 +186,19 @@ describe('a consumer killed mid-queue', () => {
     expect(beforeKill.length).toBeGreaterThanOrEqual(killAfter);
     expect(beforeKill.length).toBeLessThan(MESSAGES);
     expect(inFlight.size).toBeGreaterThan(0);
-    expect(inFlight.size).toBeLessThanOrEqual(10);
+    // Concurrency 10 running, and as many read ahead of a free slot.
+    expect(inFlight.size).toBeLessThanOrEqual(20);
     // Nothing lost.
     expect([...new Set(runs.map((run) => run.id))].sort()).toEqual(allIds);
     // Run twice: exactly the held messages that had run before the kill, and none more than twice.
     const counts = new Map<string, number>();
     for (const run of runs) counts.set(run.id, (counts.get(run.id) ?? 0) + 1);
     const twice = [...counts].filter(([, count]) => count > 1).map(([id]) => id);
+    // A run recorded but not settled at the kill: rare now that each message is settled as soon
+    // as it ends (the batch barrier made it the rule), so its absence is no failure.
     const ranAndHeld = beforeKill.filter((run) => inFlight.has(run.id)).map((run) => run.id);
-    expect(ranAndHeld.length).toBeGreaterThan(0);
     expect(twice.sort()).toEqual(ranAndHeld.sort());
-    expect(Math.max(...counts.values())).toBe(2);
+    expect(Math.max(...counts.values())).toBe(ranAndHeld.length > 0 ? 2 : 1);
     // The fresh consumer got back exactly the held messages, flagged redelivered, once the
     // visibility timeout had passed; everything else it ran was a first delivery.
     const redelivered = afterKill.filter((run) => run.redelivered);

@@ -112,7 +112,7 @@ describe('DispatchFlow', () => {
     await flow.idle();
   });
 
-  it('starts waiting executions as slots free, and offers room as messages leave', async () => {
+  it('starts waiting executions as slots free, and offers room once messages are settled', async () => {
     // Prepare
     const gate = gatedExecutor(1);
     const { flow } = flowOf(gate.executor, { slots: 2, readAhead: 1 });
@@ -123,9 +123,11 @@ describe('DispatchFlow', () => {
     const roomFull = flow.room();
     gate.calls[0]?.finish();
     await tick();
+    const roomWhileSettling = flow.room();
+    await tick();
 
     // Assess
-    expect([roomBefore, roomFull]).toEqual([3, 0]);
+    expect([roomBefore, roomFull, roomWhileSettling]).toEqual([3, 0, 0]);
     expect(gate.calls).toHaveLength(3);
     expect(flow.room()).toBe(1);
     for (const call of gate.calls.slice(1)) call.finish();
