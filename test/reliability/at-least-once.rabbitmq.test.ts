@@ -19,8 +19,9 @@ import type { Broker } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/create-broker.js';
 import { createFixtureApp } from '../fixtures-app/registry.js';
 import { createTestVhost, listQueues, type TestVhost } from '../helpers/rabbitmq.js';
+import { seededRandom } from '../helpers/random.js';
 import { startThrowawayRedis, type ThrowawayRedis } from '../helpers/redis.js';
-import { figuresOf, readExecutions, runSeed, seededRandom } from './helpers/execution-figures.js';
+import { figuresOf, readExecutions, runSeed } from './helpers/execution-figures.js';
 import { runWithKills } from './helpers/kill-loop.js';
 import { killWorkers, type WorkerProcess } from './helpers/worker-process.js';
 

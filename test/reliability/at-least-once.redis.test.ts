@@ -20,8 +20,9 @@ import { createBroker } from '../../src/brokers/create-broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
 import { decodeRedisMessage, decodeUnackedEntry } from '../../src/core/redis-codec.js';
 import { createFixtureApp } from '../fixtures-app/registry.js';
+import { seededRandom } from '../helpers/random.js';
 import { startThrowawayRedis, type ThrowawayRedis } from '../helpers/redis.js';
-import { figuresOf, readExecutions, runSeed, seededRandom } from './helpers/execution-figures.js';
+import { figuresOf, readExecutions, runSeed } from './helpers/execution-figures.js';
 import { runWithKills } from './helpers/kill-loop.js';
 import { killWorkers, type WorkerProcess } from './helpers/worker-process.js';
 

@@ -73,21 +73,6 @@ export function figuresOf(
   };
 }
 
-/**
- * A small seeded generator (mulberry32): the kill moments of a run can be replayed from the seed
- * its summary prints.
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** The seed of this run: `SC_RELIABILITY_SEED` when set (to replay one), else a random one. */
 export function runSeed(): number {
   const fromEnv = Number(process.env.SC_RELIABILITY_SEED);

@@ -7,6 +7,7 @@ import {
   relayTickKey,
   scheduledTick,
 } from '../../../src/lambda/drain-relay.js';
+import { seededRandom } from '../../helpers/random.js';
 
 const MINUTE = 60_000;
 /** A tick of the poller's schedule: 2026-12-05T00:00:00Z. */
@@ -284,18 +285,6 @@ describe('createDrainRelay', () => {
   });
 });
 
-/** A seeded pseudo-random generator (mulberry32): the same schedule on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** What one simulated invocation did. */
 interface Invocation {
   readonly tick: number;
@@ -356,7 +345,7 @@ describe('the relay over an hour of ticks delivered late, lost and twice', () =>
   it.each([[1], [7], [42], [2026], [31337]])('drains without a pause (seed %i)', async (seed) => {
     // Prepare: a tick a minute for an hour, each delivered 0–50 s late, 10 % lost (never the
     // first), 15 % delivered a second time.
-    const rng = random(seed);
+    const rng = seededRandom(seed);
     const store = memoryOnceStore(() => Date.now());
     const runs: Promise<Invocation>[] = [];
     const deliveries = new Map<number, number>();
@@ -415,7 +404,7 @@ describe('the relay over an hour of ticks delivered late, lost and twice', () =>
 
   it('leaves a gap only when ticks stay away past the running poller’s hard stop', async () => {
     // Prepare: ticks at 0 and 1 min, then none until 20 min.
-    const rng = random(5);
+    const rng = seededRandom(5);
     const store = memoryOnceStore(() => Date.now());
     const runs: Promise<Invocation>[] = [];
     for (const minute of [0, 1, 20]) {
