@@ -54,7 +54,7 @@ export interface Figure {
   readonly label: string;
   /** `default` settings, the peer's `best` settings, or `only` when there is one way. */
   readonly settings: 'default' | 'best' | 'only';
-  readonly unit: 'msg/s' | 'ms' | 'KiB' | 's';
+  readonly unit: 'msg/s' | 'tasks/s' | 'ms' | 'µs' | 'KiB' | 's';
   /** The median of the samples. */
   readonly value: number;
   readonly samples: readonly number[];

@@ -88,10 +88,16 @@ export function lambdaExecutor(options: LambdaExecutorOptions): TaskExecutor {
 
 let sharedClient: LambdaClient | undefined;
 
-/** One client per process, reused across warm invocations. */
+/**
+ * One client per process, reused across warm invocations. The SDK's agent opens at most 50
+ * sockets, and a RequestResponse invoke holds its socket until the function returns: that would
+ * cap a poller at 50 invokes in flight whatever its `maxInFlight`. The worker bounds them itself.
+ */
 function defaultLambdaClient(): LambdaClient {
-  sharedClient ??= new LambdaClient(
-    process.env.LAMBDA_ENDPOINT ? { endpoint: process.env.LAMBDA_ENDPOINT } : {},
-  );
+  const agent = { keepAlive: true, maxSockets: Number.POSITIVE_INFINITY };
+  sharedClient ??= new LambdaClient({
+    requestHandler: { httpAgent: agent, httpsAgent: agent },
+    ...(process.env.LAMBDA_ENDPOINT ? { endpoint: process.env.LAMBDA_ENDPOINT } : {}),
+  });
   return sharedClient;
 }

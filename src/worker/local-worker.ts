@@ -21,8 +21,6 @@ const PROMOTE_BATCH = 1000;
  * trip saved per receive). An idle queue is promoted once per receive wait (`waitMs`).
  */
 const PROMOTE_EVERY_MS = 100;
-/** Most messages held ahead of a free slot: enough to keep a fast pipeline fed. */
-const MAX_READ_AHEAD = 100;
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions extends DispatchOptions {
@@ -36,7 +34,9 @@ export interface WorkerOptions extends DispatchOptions {
    */
   readonly concurrency?: number;
   /**
-   * Messages held ahead of a free slot. @defaultValue the slots' worth of messages, at most 100
+   * Messages held ahead of a free slot, so that as executions end the next ones start without
+   * waiting for a receive (Celery's prefetch). They are put back unrun when the worker stops.
+   * @defaultValue the slots' worth: `concurrency × executor.batchSize`
    */
   readonly readAhead?: number;
   /**
@@ -73,7 +73,7 @@ export async function runWorker(
   const keepTaking = () => !signal?.aborted && (options.keepTaking?.() ?? true);
   const flow = new DispatchFlow(broker, registry, executor, {
     slots,
-    readAhead: options.readAhead ?? Math.min(MAX_READ_AHEAD, slots * (executor.batchSize ?? 1)),
+    readAhead: options.readAhead ?? slots * (executor.batchSize ?? 1),
     poisonCap: options.poisonCap ?? 5,
     now: options.now ?? Date.now,
     onOutcome: options.onOutcome,
