@@ -97,6 +97,9 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
           signal,
           queues: options.queues ?? registry.queues.map((queue) => queue.name),
           concurrency: options.maxInFlight ?? 100,
+          // One wave of invokes read ahead: when a wave of equal tasks ends together, the next
+          // starts at once instead of after a settle and a receive of a thousand messages.
+          prefetchMultiplier: 2,
           executor: lambdaExecutor({
             functionName: (task) => deployedFunctionName(registry, task),
             batchSize: options.invokeBatchSize ?? 10,

@@ -34,11 +34,12 @@ export interface WorkerOptions extends DispatchOptions {
    */
   readonly concurrency?: number;
   /**
-   * Messages held ahead of a free slot, so that as executions end the next ones start without
-   * waiting for a receive (Celery's prefetch). They are put back unrun when the worker stops.
-   * @defaultValue the slots' worth: `concurrency × executor.batchSize`
+   * Celery's `worker_prefetch_multiplier`: the worker holds at most this many times what it
+   * runs at once (`concurrency × executor.batchSize`), the rest waiting for a free slot, so that
+   * as executions end the next ones start without waiting for a receive. What waits is put back
+   * unrun when the worker stops. 1 takes only what can start at once. @defaultValue 4
    */
-  readonly readAhead?: number;
+  readonly prefetchMultiplier?: number;
   /**
    * Stops the worker: it stops taking, puts back what it took and has not started, lets what
    * runs finish and settles it, then returns.
@@ -73,7 +74,9 @@ export async function runWorker(
   const keepTaking = () => !signal?.aborted && (options.keepTaking?.() ?? true);
   const flow = new DispatchFlow(broker, registry, executor, {
     slots,
-    readAhead: options.readAhead ?? slots * (executor.batchSize ?? 1),
+    readAhead: Math.floor(
+      Math.max(0, (options.prefetchMultiplier ?? 4) - 1) * slots * (executor.batchSize ?? 1),
+    ),
     poisonCap: options.poisonCap ?? 5,
     now: options.now ?? Date.now,
     onOutcome: options.onOutcome,

@@ -29,8 +29,8 @@ import { killWorkers, type WorkerProcess } from './helpers/worker-process.js';
 const TASKS = 10_000;
 const KILLS = 5;
 const CONCURRENCY = 10;
-/** What a worker may hold at once: its running tasks and as many read ahead (the default). */
-const HOLD_BOUND = 2 * CONCURRENCY;
+/** What a worker may hold at once: its prefetch, 4 × its concurrency (the default). */
+const HOLD_BOUND = 4 * CONCURRENCY;
 const VISIBILITY_TIMEOUT_S = 2;
 const KEYS = new RedisKeys();
 

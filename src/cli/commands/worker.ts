@@ -28,6 +28,8 @@ export interface WorkerCommandOptions extends CommonOptions {
   readonly concurrency?: number;
   /** With `invoke: 'lambda'`: most messages per invoke. @defaultValue 10 */
   readonly invokeBatchSize?: number;
+  /** Held at most: this many times what runs at once (Celery's). @defaultValue 4 */
+  readonly prefetchMultiplier?: number;
   /** @defaultValue `local` */
   readonly invoke?: (typeof INVOKE_MODES)[number];
   /** `<service>-<stage>-` @defaultValue `$FUNCTION_PREFIX` */
@@ -65,6 +67,12 @@ export function registerWorker(
       'with --invoke lambda: most messages per invoke',
       positiveInteger,
       10,
+    )
+    .option(
+      '--prefetch-multiplier <n>',
+      'hold at most n times what runs at once (Celery worker_prefetch_multiplier)',
+      positiveInteger,
+      4,
     )
     .addOption(
       new Option(
@@ -117,6 +125,7 @@ export async function runWorkerCommand(
         queues,
         executor,
         concurrency: options.concurrency ?? 10,
+        prefetchMultiplier: options.prefetchMultiplier ?? 4,
         signal: stop.signal,
         ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
         logger: { warn: (message) => context.stderr(`warning: ${message}\n`) },

@@ -60,7 +60,7 @@ describe('runWorker', () => {
     expect(events).toHaveLength(2);
   });
 
-  it('takes no more than its free slots and read-ahead per receive, and puts back what it did not start', async () => {
+  it('takes no more than its prefetch per receive, and puts back what it did not start', async () => {
     // Prepare
     const sent = Array.from({ length: 5 }, () => echo.createMessage());
     const broker = fakeBroker({ batches: [sent.map((message) => deliveryOf(message))] });
@@ -70,7 +70,7 @@ describe('runWorker', () => {
     await runWorker(broker, registry, {
       queues: ['a'],
       concurrency: 2,
-      readAhead: 1,
+      prefetchMultiplier: 1.5,
       executor,
       keepTaking: () => broker.receivedFrom.length < 1,
     });
