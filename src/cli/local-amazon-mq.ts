@@ -64,9 +64,12 @@ export interface AmazonMqFeederOptions {
   readonly warn: (message: string) => void;
   /** Queues to feed. @defaultValue every declared queue */
   readonly queues?: readonly string[];
-  /** Most messages per event (serverless.yml's `rabbitmqBatchSize`). @defaultValue 10 */
+  /** Most messages per event (serverless.yml's `rabbitmqBatchSize`). @defaultValue 100 */
   readonly batchSize?: number;
-  /** How long to gather a batch after its first message, ms (Lambda's default). @defaultValue 500 */
+  /**
+   * How long to gather a batch after its first message, ms (serverless.yml's
+   * `rabbitmqBatchWindow`). @defaultValue 1000
+   */
   readonly batchWindowMs?: number;
   /** Opens a connection, for tests. @defaultValue amqplib's `connect` */
   readonly connect?: (url: string) => Promise<FeederConnection>;
@@ -178,7 +181,7 @@ class QueueFeeder {
     channel.on('error', (error: Error) => options.warn(`channel of ${queue}: ${error.message}`));
     const feeder = new QueueFeeder(channel, queue, vhost, options);
     // The prefetch bounds what we hold to one batch, as the event source holds one.
-    await channel.prefetch(options.batchSize ?? 10);
+    await channel.prefetch(options.batchSize ?? 100);
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
@@ -207,8 +210,8 @@ class QueueFeeder {
   }
 
   async #run(): Promise<void> {
-    const batchSize = this.#options.batchSize ?? 10;
-    const windowMs = this.#options.batchWindowMs ?? 500;
+    const batchSize = this.#options.batchSize ?? 100;
+    const windowMs = this.#options.batchWindowMs ?? 1000;
     while (!this.#stopping) {
       if (this.#buffer.length === 0) {
         await this.#nap(60_000);

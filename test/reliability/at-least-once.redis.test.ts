@@ -105,6 +105,9 @@ describe('a long-lived worker on Redis, killed with SIGKILL at 5 random moments'
       random: seededRandom(seed),
       started: workers,
       heldAfterKill: (since) => heldIds(redis, queue, since),
+      describeBroker: async () =>
+        `ready ${await redis.llen(queue)}, unacked ${await redis.hlen(KEYS.unacked)}, ` +
+        `unacked_mutex expires in ${await redis.pttl(KEYS.unackedMutex)} ms`,
     });
     const seconds = (Date.now() - startedAt) / 1000;
 

@@ -43,6 +43,8 @@ export interface KillLoopOptions {
    * older, and were counted at their own kill.
    */
   readonly heldAfterKill: (since: number) => Promise<string[] | null>;
+  /** What the broker holds, for the message of a run that did not finish in time. */
+  readonly describeBroker?: () => Promise<string>;
 }
 
 /** What {@link runWithKills} did. */
@@ -99,7 +101,10 @@ export async function runWithKills(options: KillLoopOptions): Promise<KillLoopRe
     (await countUnique(recorder, settings.recordKey)) < options.tasks
   ) {
     if (worker.exited) throw new Error(`last worker died by itself:\n${worker.output}`);
-    if (Date.now() > deadline) throw new Error(`not every task ran within 90 s:\n${worker.output}`);
+    if (Date.now() > deadline) {
+      const broker = (await options.describeBroker?.()) ?? '';
+      throw new Error(`not every task ran within 90 s: ${broker}\n${worker.output}`);
+    }
     await sleep(250);
   }
   await worker.stop('SIGTERM');
