@@ -522,6 +522,24 @@ describe('visibility timeout', () => {
     expect(await broker.stats(queue)).toMatchObject({ ready: 1, unacked: 0 });
   });
 
+  it('takes the mutex for 30 s, so a restorer killed mid-pass holds up restores 30 s, not 300', async () => {
+    // Prepare
+    const broker = bench.openBroker();
+    const monitor = await admin.duplicate().monitor();
+    const sets: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'set' && args[1] === keys.unackedMutex) sets.push(args);
+    });
+
+    // Act
+    await broker.restoreStale();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    monitor.disconnect();
+
+    // Assess
+    expect(sets).toEqual([['set', keys.unackedMutex, expect.any(String), 'PX', '30000', 'NX']]);
+  });
+
   it('restores an entry a crashed kombu worker left in unacked as kombu would', async () => {
     // Prepare
     const queue = bench.newQueue();
