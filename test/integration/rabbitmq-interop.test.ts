@@ -214,7 +214,9 @@ describe('Python Celery produces over AMQP, our worker consumes', () => {
 
   it('parks Python countdown and eta tasks in the delay levels and runs them once due', async () => {
     // Prepare: the consumer runs before anything is sent, so each message is received before its
-    // eta however long a Python start takes on a loaded machine (over 2 s in one Redis run).
+    // eta however long a Python start takes on a loaded machine (over 2 s in one Redis run); the
+    // delays leave time for a slow rabbitmqctl to see both parked (a 3 s countdown had come due
+    // by then at a load average of 7).
     const consumer = startConsumer();
     const sendStart = Date.now();
     const [byCountdown] = await sendCeleryTasks({
@@ -222,10 +224,10 @@ describe('Python Celery produces over AMQP, our worker consumes', () => {
       queue,
       args: ['countdown'],
       kwargs: { via: 'countdown' },
-      countdown: 3,
+      countdown: 6,
     });
     const sendEnd = Date.now();
-    const eta = new Date(Date.now() + 4_000);
+    const eta = new Date(Date.now() + 7_000);
     const [byEta] = await sendCeleryTasks({ broker: vhost.url, queue, args: ['eta'], eta });
     if (!byCountdown || !byEta) expect.fail('send.py sent nothing');
 
@@ -244,8 +246,8 @@ describe('Python Celery produces over AMQP, our worker consumes', () => {
     expect(outcomesOf(consumer.events, byEta.id)).toEqual(['not-due', 'succeeded']);
     const countdownRun = runOf(byCountdown.id);
     const countdownEta = Date.parse(countdownRun.eta ?? '');
-    expect(countdownEta).toBeGreaterThanOrEqual(sendStart + 3000);
-    expect(countdownEta).toBeLessThanOrEqual(sendEnd + 3000);
+    expect(countdownEta).toBeGreaterThanOrEqual(sendStart + 6000);
+    expect(countdownEta).toBeLessThanOrEqual(sendEnd + 6000);
     expect(countdownRun).toMatchObject({ args: ['countdown'], kwargs: { via: 'countdown' } });
     const etaRun = runOf(byEta.id);
     expect(etaRun.eta).toBe(eta.toISOString());
@@ -429,10 +431,12 @@ describe('our producer publishes over AMQP, a real Celery worker consumes', () =
   it('has Celery run our countdown task when the delay levels hand it over, not before its eta', async () => {
     // Prepare
     const worker = await startCeleryWorker({ broker: vhost.url, queue });
+    // 5 s: on a loaded machine the two reads of whereMessagesAre (rabbitmqctl) took long enough
+    // for a 2 s countdown to come due, and the Celery worker held the message by then.
     const later = app.doWork.createMessage({
       args: ['later'],
       kwargs: { user_id: 7 },
-      countdown: 2,
+      countdown: 5,
     });
 
     // Act
@@ -452,11 +456,11 @@ describe('our producer publishes over AMQP, a real Celery worker consumes', () =
     expect(run.recorded_at_unix * 1000).toBeGreaterThanOrEqual(eta);
     expect(run.recorded_at_unix * 1000 - eta).toBeLessThan(1500);
     // It reached the queue through the delay levels: whole seconds in 28 binary digits, then
-    // the queue name (2 s, or 1 s if declaring the levels took over a second of the countdown).
+    // the queue name (5 s, or 4 s if declaring the levels took over a second of the countdown).
     const { exchange, routing_key: routingKey } = run.delivery_info;
     expect(exchange).toMatch(/^celery_delayed_/);
     expect(routingKey).toMatch(new RegExp(`^([01]\\.){28}${queue}$`));
-    expect([1, 2]).toContain(Number.parseInt(routingKey.slice(0, 56).replaceAll('.', ''), 2));
+    expect([4, 5]).toContain(Number.parseInt(routingKey.slice(0, 56).replaceAll('.', ''), 2));
   });
 
   it('has Celery run our tasks on a max-priority queue highest priority first', async () => {
