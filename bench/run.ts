@@ -39,6 +39,7 @@ const SCRIPTS = [
   'delays',
   'lambda-cost',
   'lambda-path',
+  'cli-start',
 ] as const;
 const run = promisify(execFile);
 
@@ -151,6 +152,11 @@ const TARGETS: readonly Target[] = [
     what: 'Head-of-line delay of a quick task behind a 5 s one, local worker (ms)',
     ours: ['lambda-path.local.head-of-line'],
     max: 50,
+  },
+  {
+    what: 'CLI call, installed package, JavaScript app (ms): send --help / send',
+    ours: ['cli.start.help', 'cli.start.send-js'],
+    max: 500,
   },
 ];
 

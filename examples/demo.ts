@@ -6,13 +6,14 @@
  * the same demo on RabbitMQ. It uses the queue `demo.events` and leaves its dead letter there.
  */
 import * as z from 'zod';
+// Internal (not in the package's exports): only to show the wire format.
+import { encodeRedisMessage } from '../src/core/redis-codec.js';
 import {
   BrokerError,
   createBroker,
   createRegistry,
   DEFAULT_BROKER_URL,
   defineTask,
-  encodeRedisMessage,
   InvalidArgumentsError,
   redactUrl,
   runLocalWorker,

@@ -1,11 +1,27 @@
 /**
- * serverless-celery: Celery-style named tasks on AWS Lambda, speaking real Celery protocol v2 on
- * Redis and RabbitMQ. This file is the public surface; everything not exported here is internal.
+ * `serverless-celery`: Celery-style named tasks on AWS Lambda, speaking real Celery protocol v2 on
+ * Redis and RabbitMQ. This entry point is what an app declares and publishes with: the task
+ * model, the registry, the errors, brokers and publishers, and the in-process worker. The Lambda
+ * handler factories are `serverless-celery/lambda`; the Serverless Framework plugin is
+ * `serverless-celery/serverless`.
+ *
+ * Everything not exported here or there is internal: adapters' key layouts, codecs and Lua
+ * scripts may change in any release. `test/unit/public-api.test.ts` pins this list against
+ * `api/public-api.md`.
+ *
+ * @example
+ * import { createRegistry, defineTask } from 'serverless-celery';
+ *
+ * export const ping = defineTask({ name: 'app.ping', queue: 'events' }, () => 'pong');
+ * export const registry = createRegistry({ tasks: [ping], queues: [{ name: 'events' }] });
  */
 export type {
   Broker,
   BrokerLogger,
+  BrokerOptionsBase,
   DeadLetterEntry,
+  DeadLetterFilter,
+  DeadLetterItem,
   Delivery,
   QueueStats,
   ReceiveOptions,
@@ -13,22 +29,8 @@ export type {
 } from './brokers/broker.js';
 export { type CreateBrokerOptions, createBroker } from './brokers/create-broker.js';
 export {
-  decodeRmqEvent,
-  type RmqEvent,
-  type RmqEventDelivery,
-  type RmqEventMessage,
-} from './brokers/rabbitmq/amazon-mq-event.js';
-export { RabbitMqBroker, type RabbitMqBrokerOptions } from './brokers/rabbitmq/rabbitmq-broker.js';
-export {
-  type RabbitMqOnceStoreOptions,
-  rabbitMqOnceStore,
-} from './brokers/rabbitmq/rabbitmq-once-store.js';
-export { RedisBroker, type RedisBrokerOptions } from './brokers/redis/redis-broker.js';
-export { defaultOnceStoreUrl, redisOnceStore } from './brokers/redis/redis-once-store.js';
-export {
   type BrokerConfig,
   type BrokerConfigInput,
-  brokerConfigSchema,
   DEFAULT_AMQP_URL,
   DEFAULT_BROKER_URL,
   parseBrokerConfig,
@@ -36,36 +38,9 @@ export {
   type RedisBrokerConfig,
   redactUrl,
 } from './config/broker-config.js';
-export {
-  DEAD_LETTER_REASONS,
-  type DeadLetterReason,
-  type DeadLetterReasonCode,
-} from './core/dead-letter.js';
 export * from './core/index.js';
-export {
-  type RunOptions,
-  type RunOutcome,
-  runMessage,
-  throwIfAborted,
-} from './core/run-task.js';
-export {
-  INVOKE_FAILURES_HEADER,
-  type Settlement,
-  settlementFor,
-  settlementForInvalid,
-} from './core/settlement.js';
-export { type TaskOutcome, toTaskOutcome } from './core/task-outcome.js';
-export {
-  type DispatchBatchOptions,
-  type DispatchOptions,
-  type DispatchOutcome,
-  dispatchBatch,
-  type WorkerEvent,
-} from './worker/dispatch.js';
-export { localExecutor, type TaskExecutor, ThrottledError } from './worker/executor.js';
-export {
-  processBatch,
-  runLocalWorker,
-  runWorker,
-  type WorkerOptions,
-} from './worker/local-worker.js';
+export { createPublisher, type Publisher } from './producer/publisher.js';
+export type { DispatchOptions } from './worker/dispatch.js';
+export type { DispatchOutcome, WorkerEvent } from './worker/events.js';
+export { type TaskExecutor, ThrottledError } from './worker/executor.js';
+export { runLocalWorker, runWorker, type WorkerOptions } from './worker/local-worker.js';

@@ -15,19 +15,43 @@ export const START_REDIS =
 /** Command that starts the local RabbitMQ. */
 export const START_RABBITMQ = 'rabbitmq-server -detached';
 
+/** Where a command's broker URL came from. */
+export const BROKER_SOURCES = ['--broker', 'BROKER_URL', 'default'] as const;
+/** One of {@link BROKER_SOURCES}. */
+export type BrokerSource = (typeof BROKER_SOURCES)[number];
+
+/**
+ * The broker a command read, as tables and `--json` name it: host, port and database or vhost,
+ * never credentials.
+ */
+export type BrokerIdentity = {
+  readonly host: string;
+  readonly port: number;
+  /** `rediss://` or `amqps://`. */
+  readonly tls: boolean;
+  readonly source: BrokerSource;
+} & (
+  | { readonly kind: 'redis'; readonly db: number }
+  | { readonly kind: 'rabbitmq'; readonly vhost: string }
+);
+
 /** The broker a command uses. */
 export interface BrokerChoice {
   /** The broker URL. */
   readonly url: string;
-  /** How it is shown: the URL without its password. */
+  /** How it is shown in messages: the URL without its password. */
   readonly label: string;
+  /** How tables and `--json` name it. */
+  readonly identity: BrokerIdentity;
   /** Opens it (nothing connects before the first operation). */
   open(): Broker;
 }
 
 /**
- * Picks the broker: `--broker`, else `BROKER_URL`, else the local Redis. An app's `runtime` is
- * not asked: a URL can always be named on screen (redacted), a runtime's broker cannot.
+ * Picks the broker: `--broker`, else `BROKER_URL`, else the local Redis, and says so on standard
+ * error when it is the local Redis by default (a `BROKER_URL` forgotten after a RabbitMQ run
+ * would otherwise read the wrong broker silently). An app's `runtime` is not asked: a URL can
+ * always be named on screen (redacted), a runtime's broker cannot.
  *
  * @throws UsageError for a bad `--broker`; AppConfigError for a bad `BROKER_URL`
  */
@@ -38,6 +62,7 @@ export function chooseBroker(
 ): BrokerChoice {
   const fromEnv = context.env.BROKER_URL;
   const url = flag ?? (fromEnv || DEFAULT_BROKER_URL);
+  const source: BrokerSource = flag !== undefined ? '--broker' : fromEnv ? 'BROKER_URL' : 'default';
   let config: ReturnType<typeof parseBrokerConfig>;
   try {
     config = parseBrokerConfig(url);
@@ -48,10 +73,37 @@ export function chooseBroker(
     throw new Problem(`${source}: ${error.issues.map((issue) => issue.message).join('; ')}`);
   }
   const logger = { warn: (message: string) => context.stderr(`warning: ${message}\n`) };
+  if (source === 'default') {
+    context.stderr(`note: no --broker and no BROKER_URL: using the local Redis ${url}\n`);
+  }
   return {
     url,
     label: redactUrl(url),
+    identity: identifyBroker(config.url, source),
     open: () => context.createBroker(config, { queues: app.registry.queues, logger }),
+  };
+}
+
+/**
+ * Host, port and database (Redis) or vhost (RabbitMQ) of a valid broker URL; the schemes' default
+ * ports when it names none.
+ */
+export function identifyBroker(url: string, source: BrokerSource): BrokerIdentity {
+  const parsed = new URL(url);
+  const tls = parsed.protocol === 'rediss:' || parsed.protocol === 'amqps:';
+  const host = parsed.hostname;
+  if (parsed.protocol.startsWith('redis')) {
+    const db = Number(parsed.pathname.replace(/^\//, '') || '0');
+    return { kind: 'redis', host, port: Number(parsed.port || 6379), db, tls, source };
+  }
+  const vhost = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '/';
+  return {
+    kind: 'rabbitmq',
+    host,
+    port: Number(parsed.port || (tls ? 5671 : 5672)),
+    vhost,
+    tls,
+    source,
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * Everything a command touches outside its arguments: output streams, the terminal, the
- * environment, signals, the clock, and the factories of brokers, Lambda clients and cron locks.
- * `processContext()` binds them to this process; tests pass fakes.
+ * environment, signals, the clock, and the factories of brokers, Lambda clients, cron locks and
+ * serverless-offline. `processContext()` binds them to this process; tests pass fakes.
  */
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline/promises';
 import type { Broker } from '../brokers/broker.js';
 import { type CreateBrokerOptions, createBroker } from '../brokers/create-broker.js';
@@ -11,6 +12,22 @@ import { type TickLock, tickLockAt } from '../lambda/cron-handler.js';
 import type { LambdaInvoker } from '../lambda/lambda-executor.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { EXIT_CODES } from './exit-codes.js';
+import type { LocalOffline, OfflineOptions } from './local-offline.js';
+
+/**
+ * What `dev` runs on this machine besides the broker. Loaded on first use: the other commands
+ * start without the AWS SDK.
+ */
+export interface OfflineServices {
+  /** Starts serverless-offline. @throws Error when no Serverless Framework is installed */
+  start(options: OfflineOptions): Promise<LocalOffline>;
+  /** A Lambda client for serverless-offline's Invoke API at `endpoint`. */
+  lambdaClient(endpoint: string): Promise<LambdaInvoker>;
+  /** Something accepts connections on `host:port`. */
+  isListening(host: string, port: number): Promise<boolean>;
+  /** A port on `host` nothing listens on now, picked by the system. */
+  freePort(host: string): Promise<number>;
+}
 
 /** What a command may use besides its options. */
 export interface CliContext {
@@ -28,11 +45,13 @@ export interface CliContext {
   /** Asks a question on the terminal and resolves with the answer. */
   prompt(question: string): Promise<string>;
   /**
-   * Calls `handler` on the first SIGINT or SIGTERM (stop taking work, settle, return).
+   * Calls `handler` on the first SIGINT or SIGTERM (stop taking work, settle, return). A second
+   * one, a second or more later, forces the process out (exit 130) after `onForce` ran; one
+   * within the second is the same Ctrl-C delivered twice (by the terminal and by `npm`).
    *
    * @returns a function that removes the handler
    */
-  onShutdown(handler: (signal: string) => void): () => void;
+  onShutdown(handler: (signal: string) => void, onForce?: () => void): () => void;
   /** Imports the app module (`--app`, else `SERVERLESS_CELERY_APP`, else the demo app). */
   loadApp(spec: string | undefined): Promise<LoadedApp>;
   createBroker(config: BrokerConfigInput, options: CreateBrokerOptions): Broker;
@@ -40,6 +59,8 @@ export interface CliContext {
   lambdaClient(endpoint: string | undefined): Promise<LambdaInvoker>;
   /** The per-tick lock of `cron`. */
   tickLock(url: string): TickLock;
+  /** serverless-offline and its ports, for `dev`. */
+  readonly offline: OfflineServices;
   /** Clock, Unix ms. */
   now(): number;
   /** Waits `ms`, or less when `signal` aborts. */
@@ -67,16 +88,20 @@ export function processContext(): CliContext {
         terminal.close();
       }
     },
-    onShutdown(handler) {
-      let signalled = false;
+    onShutdown(handler, onForce) {
+      let firstAt: number | undefined;
       const listener = (signal: NodeJS.Signals) => {
-        if (signalled) {
+        if (firstAt !== undefined) {
+          // A terminal's Ctrl-C under `npm run`/`npm start` arrives twice at once: directly (we
+          // are in its foreground group) and forwarded by npm. Only a later one means "force".
+          if (Date.now() - firstAt < REPEAT_MS) return;
           process.stderr.write(
             `${signal} again: exiting now; held messages return to their queue once the broker notices\n`,
           );
+          onForce?.();
           process.exit(EXIT_CODES.interrupted);
         }
-        signalled = true;
+        firstAt = Date.now();
         handler(signal);
       };
       process.on('SIGINT', listener);
@@ -90,9 +115,36 @@ export function processContext(): CliContext {
     createBroker,
     lambdaClient: (endpoint) => defaultLambdaClient(endpoint, env),
     tickLock: tickLockAt,
+    offline: {
+      start: async (options) => (await import('./local-offline.js')).OfflineProcess.start(options),
+      lambdaClient: async (endpoint) =>
+        (await import('./local-offline.js')).offlineLambdaClient(endpoint),
+      isListening: async (host, port) =>
+        (await import('./local-offline.js')).isListening(host, port),
+      freePort,
+    },
     now: Date.now,
     sleep,
   };
+}
+
+/** A second signal within this many ms is the first one delivered twice. */
+const REPEAT_MS = 1_000;
+
+/** A port on `host` nothing listens on now, as the system picks one. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error(`no port assigned on ${host}`)),
+      );
+    });
+  });
 }
 
 /** Waits `ms`; resolves early (never rejects) when `signal` aborts. */

@@ -1,17 +1,24 @@
 /**
- * The Amazon MQ event source, played locally for `npm start` on RabbitMQ (serverless-offline
- * ignores `rabbitmq` events): consume each queue with manual acks, frame batches as the
- * `aws:rmq` event Lambda sends (base64 `data`, string headers as `{ bytes: [...] }`,
- * `"<queue>::<vhost>"` keys), invoke the `dispatcher` function through serverless-offline's
- * Lambda endpoint, and acknowledge a batch only once the dispatcher returned success.
+ * The Amazon MQ event source, played locally for `dev` (and `npm start`) on RabbitMQ
+ * (serverless-offline ignores `rabbitmq` events): consume each queue with manual acks, frame
+ * batches as the `aws:rmq` event Lambda sends (base64 `data`, string headers as
+ * `{ bytes: [...] }`, `"<queue>::<vhost>"` keys), hand them to the dispatcher, and acknowledge a
+ * batch only once the dispatcher returned success.
  *
  * Like the real event source for RabbitMQ: one batch in flight per queue (its concurrency is 1),
  * up to `batchSize` messages or whatever arrived within the batching window, and a batch whose
- * invoke failed goes back to the queue to be delivered again.
+ * dispatch failed goes back to the queue to be delivered again.
+ *
+ * The dispatcher is the deployed one (`createAmazonMqDispatcher`), run in this process as the
+ * Redis path runs the poller's loop ({@link localDispatcher}): it invokes each task's function
+ * through serverless-offline's Lambda endpoint, and reports every settled message on its own,
+ * which a dispatcher function answering counts per kind could not.
  */
-import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { randomUUID } from 'node:crypto';
 import { type ConsumeMessage, connect } from 'amqplib';
-import { type RmqEvent, toAmqpDelivery } from '../brokers/rabbitmq/amazon-mq-event.js';
+import type { Context } from 'aws-lambda';
+import type { Broker } from '../brokers/broker.js';
+import type { RmqEvent } from '../brokers/rabbitmq/amazon-mq-event.js';
 import { RabbitMqBroker } from '../brokers/rabbitmq/rabbitmq-broker.js';
 import {
   declareDelayTopology,
@@ -19,11 +26,12 @@ import {
   type TopologyChannel,
 } from '../brokers/rabbitmq/topology.js';
 import { parseBrokerConfig } from '../config/broker-config.js';
-import { decodeAmqpMessage } from '../core/amqp-codec.js';
 import type { Registry } from '../core/registry.js';
-import type { LambdaInvoker } from '../lambda/lambda-executor.js';
+import { createAmazonMqDispatcher, type DispatcherResult } from '../lambda/amazon-mq-dispatcher.js';
+import { deployedFunctionName } from '../lambda/function-names.js';
+import { type LambdaInvoker, lambdaExecutor } from '../lambda/lambda-executor.js';
+import type { WorkerEvent } from '../worker/dispatch.js';
 import { toRmqEvent, vhostOf } from './local-amazon-mq-event.js';
-import { identify, type OutcomeLine } from './local-report.js';
 
 /** The slice of an amqplib channel the feeder uses. */
 export interface FeederChannel extends TopologyChannel {
@@ -52,15 +60,14 @@ export interface AmazonMqFeederOptions {
   /** `amqp://user:password@host:port/vhost`. */
   readonly url: string;
   readonly registry: Registry;
-  /** A client for serverless-offline's Lambda endpoint. */
-  readonly client: LambdaInvoker;
-  /** The dispatcher's function name (`<service>-<stage>-dispatcher`). */
-  readonly functionName: string;
+  /**
+   * Hands one event to the dispatcher ({@link localDispatcher}). Resolving acknowledges its
+   * messages; throwing returns them to the queue, to be delivered again.
+   */
+  readonly dispatch: (event: RmqEvent) => Promise<unknown>;
   /** Stops taking messages; the batch in flight is settled, held ones go back to the queue. */
   readonly signal: AbortSignal;
-  /** Called once per batch handed to the dispatcher. */
-  readonly onBatch: (batch: FeederBatch) => void;
-  /** Where connection trouble is reported. */
+  /** Where connection trouble and failed dispatches are reported. */
   readonly warn: (message: string) => void;
   /** Queues to feed. @defaultValue every declared queue */
   readonly queues?: readonly string[];
@@ -75,16 +82,70 @@ export interface AmazonMqFeederOptions {
   readonly connect?: (url: string) => Promise<FeederConnection>;
 }
 
-/** One batch and what the dispatcher made of it. */
-export interface FeederBatch {
-  readonly queue: string;
-  readonly event: RmqEvent;
-  /** The dispatcher's round trip. */
-  readonly durationMs: number;
-  /** Its answer (counts per outcome kind), or why the batch went back to the queue. */
-  readonly result:
-    | { readonly ok: true; readonly counts: Readonly<Record<string, number>> }
-    | { readonly ok: false; readonly error: string };
+/** Options of {@link localDispatcher}. */
+export interface LocalDispatcherOptions {
+  readonly registry: Registry;
+  /** Where retries are re-published and dead letters stored. */
+  readonly broker: Broker;
+  /** A client for serverless-offline's Lambda endpoint. */
+  readonly client: LambdaInvoker;
+  /** `<service>-<stage>-`, as serverless-offline names the task functions. */
+  readonly functionPrefix: string;
+  /** Called once per settled message. */
+  readonly onOutcome: (event: WorkerEvent) => void;
+  /**
+   * How long one event may take, ms, as the deployed `dispatcher` function's timeout: invokes
+   * not started by then are put back, due at once. @defaultValue 90000
+   */
+  readonly timeoutMs?: number;
+  /** Most messages per invoke. @defaultValue 10 */
+  readonly invokeBatchSize?: number;
+}
+
+/**
+ * The deployed dispatcher's handler, run in this process: each task's messages go to its
+ * function through `client`, every message is settled from its own outcome and reported to
+ * `onOutcome`.
+ *
+ * @returns a `dispatch` for {@link runAmazonMqFeeder}: the counts per outcome kind, as the
+ *   function answers; throws when a settlement could not be stored
+ */
+export function localDispatcher(
+  options: LocalDispatcherOptions,
+): (event: RmqEvent) => Promise<DispatcherResult> {
+  const { registry, broker } = options;
+  const handler = createAmazonMqDispatcher(
+    { registry, broker: () => broker },
+    {
+      executor: lambdaExecutor({
+        functionName: (task) => deployedFunctionName(registry, task, options.functionPrefix),
+        client: options.client,
+        batchSize: options.invokeBatchSize ?? 10,
+      }),
+      onOutcome: options.onOutcome,
+    },
+  );
+  const functionName = `${options.functionPrefix}dispatcher`;
+  return (event) => handler(event, lambdaContext(functionName, options.timeoutMs ?? 90_000));
+}
+
+/** The context Lambda gives one invoke: middy aborts the handler's signal near its deadline. */
+function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
 }
 
 /**
@@ -228,26 +289,18 @@ class QueueFeeder {
 
   async #dispatch(batch: ConsumeMessage[]): Promise<void> {
     const event = toRmqEvent(this.#queue, this.#vhost, batch);
-    const started = performance.now();
-    let result: FeederBatch['result'];
     try {
-      result = { ok: true, counts: await invokeDispatcher(this.#options, event) };
-    } catch (error) {
-      result = { ok: false, error: (error as Error).message };
-    }
-    this.#options.onBatch({
-      queue: this.#queue,
-      event,
-      durationMs: performance.now() - started,
-      result,
-    });
-    if (result.ok) {
+      await this.#options.dispatch(event);
       this.#failures = 0;
       this.#settle(batch, 'ack');
       return;
+    } catch (error) {
+      this.#options.warn(
+        `${this.#queue}: the dispatcher failed, ${batch.length} message(s) go back to the queue: ${(error as Error).message}`,
+      );
     }
-    // Back to the queue, where we would take it at once: wait first, or a failing function
-    // would be invoked in a tight loop.
+    // Back to the queue, where we would take it at once: wait first, or a failing dispatcher
+    // would be handed the same batch in a tight loop.
     this.#failures++;
     await sleep(Math.min(30_000, 1_000 * 2 ** (this.#failures - 1)), this.#options.signal);
     this.#settle(batch, 'requeue');
@@ -276,52 +329,6 @@ class QueueFeeder {
       this.#wake = done;
     });
   }
-}
-
-/** Invokes the dispatcher with `event` and returns its counts; throws unless it succeeded. */
-async function invokeDispatcher(
-  options: Pick<AmazonMqFeederOptions, 'client' | 'functionName'>,
-  event: RmqEvent,
-): Promise<Record<string, number>> {
-  const response = await options.client.send(
-    new InvokeCommand({
-      FunctionName: options.functionName,
-      InvocationType: 'RequestResponse',
-      Payload: Buffer.from(JSON.stringify(event)),
-    }),
-  );
-  const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';
-  if (response.FunctionError) {
-    throw new Error(
-      `${options.functionName} failed (${response.FunctionError}): ${text.slice(0, 300)}`,
-    );
-  }
-  return JSON.parse(text) as Record<string, number>;
-}
-
-/**
- * The live lines of a batch. The dispatcher answers counts per outcome kind, not one outcome per
- * message: a batch of one kind names it for every message; a mixed batch lists the counts.
- */
-export function feederBatchLines(batch: FeederBatch): OutcomeLine[] {
-  const { result } = batch;
-  let outcome: string;
-  if (!result.ok) outcome = `dispatcher failed, batch returned to the queue: ${result.error}`;
-  else {
-    const kinds = Object.entries(result.counts);
-    outcome =
-      kinds.length === 1
-        ? (kinds[0] as [string, number])[0]
-        : `in a batch of ${kinds.map(([kind, count]) => `${kind} ${count}`).join(', ')}`;
-  }
-  return Object.entries(batch.event.rmqMessagesByQueue).flatMap(([key, messages]) => {
-    const queue = key.slice(0, key.lastIndexOf('::'));
-    return messages.map((message) => ({
-      ...identify(decodeAmqpMessage(toAmqpDelivery(queue, message))),
-      outcome,
-      durationMs: batch.durationMs,
-    }));
-  });
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

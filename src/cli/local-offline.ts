@@ -1,20 +1,24 @@
 /**
- * serverless-offline as a child process of `npm start`: `osls offline start` in a process group
- * of its own (so a terminal's Ctrl-C reaches only us, and we stop it after the poller has settled
- * what it holds), its output relayed line by line, readiness by its ports, and a Lambda client
- * aimed at its Lambda endpoint.
+ * serverless-offline as a child process of `serverless-celery dev` (and so of `npm start`):
+ * `osls offline start` in a process group of its own (so a terminal's Ctrl-C reaches only us, and
+ * we stop it after the poller has settled what it holds), its output relayed line by line,
+ * readiness by its ports, the HTTP routes it announces, and a Lambda client aimed at its Lambda
+ * endpoint.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 
 /** Options of {@link OfflineProcess.start}. */
 export interface OfflineOptions {
   /** The service folder (where `serverless.yml` is). */
   readonly cwd: string;
+  /** The service's configuration file, in `cwd`. @defaultValue `serverless.yml` */
+  readonly config?: string;
   readonly stage: string;
   /** Address both servers listen on. */
   readonly host: string;
@@ -24,6 +28,8 @@ export interface OfflineOptions {
   readonly lambdaPort: number;
   /** `--param` values (`serverless.yml` params). */
   readonly params: Readonly<Record<string, string>>;
+  /** More environment for the framework's process (and its plugins). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Receives every line serverless-offline prints (stdout and stderr). */
   readonly onLine: (line: string) => void;
 }
@@ -48,8 +54,22 @@ export const LOCAL_AWS_ENV = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 } as const;
 
+/** serverless-offline, running: what `dev` needs of it (tests hand `dev` a fake). */
+export interface LocalOffline {
+  /** Resolves when it has exited, however it ended. */
+  readonly exited: Promise<OfflineExit>;
+  /** Process id, also the id of its process group. */
+  readonly pid: number | undefined;
+  /** Resolves once it listens; throws when it exits first or after `timeoutMs`. */
+  waitReady(timeoutMs: number): Promise<void>;
+  /** Stops it and whatever it started. */
+  stop(): Promise<OfflineExit>;
+  /** Kills it at once (a second Ctrl-C). */
+  kill(): void;
+}
+
 /** serverless-offline, running. */
-export class OfflineProcess {
+export class OfflineProcess implements LocalOffline {
   /** Resolves when the child has exited, however it ended. */
   readonly exited: Promise<OfflineExit>;
   readonly #child: ChildProcess;
@@ -59,9 +79,12 @@ export class OfflineProcess {
   private constructor(options: OfflineOptions) {
     this.#options = options;
     const args = [
-      oslsBin(),
+      serverlessBin(options.cwd),
       'offline',
       'start',
+      ...(options.config && options.config !== 'serverless.yml'
+        ? ['--config', options.config]
+        : []),
       '--stage',
       options.stage,
       '--host',
@@ -82,6 +105,7 @@ export class OfflineProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...options.env,
         ...LOCAL_AWS_ENV,
         // serverless-offline copies every AWS_* variable into the functions, and the AWS SDK
         // reads this one as the Lambda endpoint: the dispatcher (and a poller, if one ran)
@@ -105,7 +129,11 @@ export class OfflineProcess {
     });
   }
 
-  /** Starts `osls offline start` in `options.cwd`. */
+  /**
+   * Starts `osls offline start` in `options.cwd`.
+   *
+   * @throws Error when neither the service nor this package has osls (or Serverless) installed
+   */
   static start(options: OfflineOptions): OfflineProcess {
     return new OfflineProcess(options);
   }
@@ -172,26 +200,84 @@ export class OfflineProcess {
   }
 }
 
-/** `osls`'s command-line script, as installed next to this package. */
-function oslsBin(): string {
-  const require = createRequire(import.meta.url);
-  const manifest = require.resolve('osls/package.json');
-  const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: Record<string, string> };
-  return path.join(path.dirname(manifest), bin.osls ?? 'bin/serverless.js');
+/**
+ * The Serverless Framework's command-line script: the service's own `osls` (or `serverless`,
+ * which may be osls under another name), else the `osls` installed next to this package.
+ *
+ * @throws Error naming what to install when there is none
+ */
+export function serverlessBin(serviceDir: string): string {
+  const candidates: [string, string][] = [
+    [path.join(serviceDir, 'package.json'), 'osls'],
+    [path.join(serviceDir, 'package.json'), 'serverless'],
+    [fileURLToPath(import.meta.url), 'osls'],
+  ];
+  for (const [from, name] of candidates) {
+    let manifest: string;
+    try {
+      manifest = createRequire(from).resolve(`${name}/package.json`);
+    } catch {
+      // Not installed there: the next candidate may be.
+      continue;
+    }
+    const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      bin?: string | Record<string, string>;
+    };
+    const script = typeof bin === 'string' ? bin : (bin?.[name] ?? bin?.serverless);
+    if (script) return path.join(path.dirname(manifest), script);
+  }
+  throw new Error(
+    `serverless-offline runs through the Serverless Framework, which ${serviceDir} does not have: npm i -D osls serverless-offline`,
+  );
 }
 
 /**
  * `<service>-<stage>-`: the prefix serverless-offline (and the framework) gives function names,
- * read from `serverless.yml`'s `service:` line.
+ * read from the configuration's `service:` line (`service: name` or `service:\n  name: name`).
  *
- * @throws when `serverless.yml` has no literal service name
+ * @param config - the configuration file, relative to `cwd` @defaultValue `serverless.yml`
+ * @throws when the file cannot be read or has no literal service name
  */
-export function functionPrefix(cwd: string, stage: string): string {
-  const text = readFileSync(path.join(cwd, 'serverless.yml'), 'utf8');
-  const service = /^service:\s*['"]?([A-Za-z0-9-]+)['"]?\s*$/m.exec(text)?.[1];
-  if (!service)
-    throw new Error(`no literal "service:" name in ${path.join(cwd, 'serverless.yml')}`);
+export function functionPrefix(cwd: string, stage: string, config = 'serverless.yml'): string {
+  const file = path.resolve(cwd, config);
+  const text = readFileSync(file, 'utf8');
+  const service =
+    /^service:[ \t]*['"]?([A-Za-z0-9-]+)['"]?[ \t]*(?:#.*)?$/m.exec(text)?.[1] ??
+    /^service:[ \t]*\r?\n[ \t]+name:[ \t]*['"]?([A-Za-z0-9-]+)['"]?[ \t]*(?:#.*)?$/m.exec(
+      text,
+    )?.[1];
+  if (!service) throw new Error(`no literal "service:" name in ${file}`);
   return `${service}-${stage}-`;
+}
+
+/** One HTTP route serverless-offline announced. */
+export interface OfflineRoute {
+  readonly method: string;
+  /** As announced: `http://127.0.0.1:3000/events/{id}`. */
+  readonly url: string;
+}
+
+/**
+ * Reads the routes out of the box serverless-offline prints before it is ready
+ * (`│   POST | http://127.0.0.1:3000/events   │`, a long URL wrapped onto the next line). Its
+ * own Lambda-invoke routes (`/2015-03-31/functions/…/invocations`) are left out.
+ */
+export function routeCollector(): { add(line: string): void; routes(): OfflineRoute[] } {
+  const routes: OfflineRoute[] = [];
+  let waiting: string | null = null;
+  return {
+    add(line) {
+      const cell = /│\s*(.*?)\s*│\s*$/.exec(line)?.[1];
+      if (cell === undefined) return;
+      const route = /^([A-Z]+)\s*\|\s*(\S*)$/.exec(cell);
+      const method = route?.[1] ?? waiting;
+      const url = route ? route[2] : /^https?:\/\/\S+$/.test(cell) ? cell : undefined;
+      waiting = route && !route[2] ? (route[1] ?? null) : null;
+      if (!method || !url) return;
+      if (!url.includes('/2015-03-31/functions/')) routes.push({ method, url });
+    },
+    routes: () => [...routes],
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The long-lived poller of `npm start` on Redis: the scheduled `poller` function's loop
- * (`runWorker` with the Lambda executor), run as a process of its own and aimed at
- * serverless-offline's Lambda endpoint, so every task runs in its own function exactly as in AWS.
+ * The long-lived poller of `serverless-celery dev` (and `npm start`) on Redis: the scheduled
+ * `poller` function's loop (`runWorker` with the Lambda executor), run in `dev`'s process and
+ * aimed at serverless-offline's Lambda endpoint, so every task runs in its own function exactly
+ * as in AWS.
  */
 import type { Broker } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';

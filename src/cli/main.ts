@@ -1,13 +1,14 @@
 /**
- * The `serverless-celery` command line: `send`, `worker`, `cron`, `inspect` and `dlq`, in the
- * spirit of Celery's and Sentry's (`celery call`, `sentry run worker`, `sentry run cron`,
- * `celery inspect`). {@link main} parses the arguments, runs one command and resolves with the
+ * The `serverless-celery` command line: `send`, `worker`, `cron`, `inspect`, `dlq` and `dev`, in
+ * the spirit of Celery's and Sentry's (`celery call`, `sentry run worker`, `sentry run cron`,
+ * `celery inspect`) and of `serverless offline`. {@link main} parses the arguments, runs one command and resolves with the
  * exit code; it never exits the process itself (`bin.mjs` does).
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BrokerError, InvalidConfigError } from '../core/errors.js';
 import { registerCron } from './commands/cron.js';
+import { registerDev } from './commands/dev.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerSend } from './commands/send.js';
@@ -20,11 +21,12 @@ export const DEBUG_ENV = 'SERVERLESS_CELERY_DEBUG';
 
 const EXIT_CODE_HELP = `
 Exit codes:
-  0   done (a worker or cron stopped by SIGINT/SIGTERM too)
-  1   the operation ran and did not succeed (no such dead letter, purge declined)
+  0   done (a worker, cron or dev stopped by SIGINT/SIGTERM too)
+  1   the operation ran and did not succeed (no such dead letter, purge declined,
+      serverless-offline did not start or died)
   2   usage: bad option or argument, unknown task, arguments the task's schema refuses
-  69  the broker (or the cron lock's Redis) is unreachable or refused
-  78  the app module cannot be loaded or is invalid, or BROKER_URL is bad
+  69  the broker (or the cron lock's Redis) is unreachable or refused, a port is taken
+  78  the app module cannot be loaded or is invalid, BROKER_URL is bad, no serverless.yml
   130 a second SIGINT/SIGTERM forced the process out
 
 Environment: SERVERLESS_CELERY_APP, BROKER_URL, CRON_LOCK_URL, FUNCTION_PREFIX, LAMBDA_ENDPOINT.`;
@@ -58,7 +60,7 @@ export async function main(
 export function buildProgram(context: CliContext, done: (code: number) => void): Command {
   const program = new Command('serverless-celery')
     .description(
-      'Celery-style tasks on Redis or RabbitMQ: send, run workers and cron, inspect queues, manage dead letters',
+      'Celery-style tasks on Redis or RabbitMQ: send, run workers and cron, inspect queues, manage dead letters, run the service locally',
     )
     .version(packageVersion(), '-V, --version')
     .exitOverride()
@@ -73,6 +75,7 @@ export function buildProgram(context: CliContext, done: (code: number) => void):
   registerCron(program, context, done);
   registerInspect(program, context, done);
   registerDlq(program, context, done);
+  registerDev(program, context, done);
   return program;
 }
 

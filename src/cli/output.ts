@@ -1,11 +1,13 @@
 /**
- * How the CLI shows things to people: aligned tables, one line per settled message, durations,
- * dead-letter entries in full, and progress on standard error. Pure functions over plain data,
+ * How the CLI shows things to people: aligned tables under the broker they were read from, one
+ * line per settled message, durations, dead-letter entries in full, and progress on standard
+ * error. Pure functions over plain data,
  * so every format is unit-tested; commands only write what these return.
  */
 import type { DeadLetterEntry, QueueStats } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
-import type { WorkerEvent } from '../worker/dispatch.js';
+import type { DispatchOutcome, WorkerEvent } from '../worker/dispatch.js';
+import type { BrokerIdentity } from './broker-choice.js';
 
 /** Longest error text shown in a table cell; `dlq show` prints it whole. */
 export const CELL_WIDTH = 60;
@@ -54,8 +56,10 @@ export function clockTime(at: Date): string {
 }
 
 /**
- * One line per settled message, as `worker` prints it: time, task[id], retries out of the task's
- * maximum, what happened and how long the run took.
+ * One line per settled message, as `worker` and `dev` print it whichever broker and path settled
+ * it (in-process worker, local poller, Amazon MQ dispatcher): time, task[id], retries out of the
+ * task's maximum, and what happened ({@link describeOutcome}: the delay of a retry, the reason of
+ * a dead letter, how long the run took).
  *
  * @example
  * 12:00:01.234  ingest.save_event[0b6f…]  retries 1/5  retry in 2.0 s after 3 ms (StoreUnavailableError: store busy)
@@ -66,7 +70,7 @@ export function formatWorkerEvent(event: WorkerEvent, registry: Registry, now: D
   const id = result.ok ? result.message.id : (result.id ?? '?');
   const head = `${clockTime(now)}  ${task}[${id}]`;
   const retries = result.ok ? `  ${retriesOf(registry, task, result.message.retries)}` : '';
-  return `${head}${retries}  ${describeOutcome(event, now)}\n`;
+  return `${head}${retries}  ${describeOutcome(event.outcome, now)}\n`;
 }
 
 function retriesOf(registry: Registry, task: string, retries: number): string {
@@ -76,7 +80,14 @@ function retriesOf(registry: Registry, task: string, retries: number): string {
   return `retries ${retries}/${max === null ? '∞' : max}`;
 }
 
-function describeOutcome({ outcome }: WorkerEvent, now: Date): string {
+/**
+ * What happened to a message, in a few words: `succeeded in 12 ms`, `retry in 2.0 s after 3 ms
+ * (StoreUnavailableError: store busy)`, `dead-lettered: excluded (TypeError: …) after 1 ms`,
+ * `could not be run (attempt 2), re-queued (…)`. The one wording of every outcome line.
+ *
+ * @param now - when it was settled: a retry's delay counts from here
+ */
+export function describeOutcome(outcome: DispatchOutcome, now: Date): string {
   switch (outcome.kind) {
     case 'succeeded':
       return `succeeded in ${formatDuration(outcome.durationMs)}`;
@@ -109,8 +120,26 @@ function describeOutcome({ outcome }: WorkerEvent, now: Date): string {
   }
 }
 
-/** Queue counts as `inspect` prints them for people. */
-export function formatStatsTable(stats: readonly QueueStats[], kind: 'redis' | 'rabbitmq'): string {
+/**
+ * The broker a command read, for people: `Redis 127.0.0.1:6379 db 0`, `RabbitMQ (TLS)
+ * b-1.mq.eu-west-1.amazonaws.com:5671 vhost /`, followed by where the URL came from when it was
+ * the default. Never a user name or password.
+ */
+export function describeBroker(broker: BrokerIdentity): string {
+  const name = broker.kind === 'redis' ? 'Redis' : 'RabbitMQ';
+  const where = broker.kind === 'redis' ? `db ${broker.db}` : `vhost ${broker.vhost}`;
+  const source = broker.source === 'default' ? ' (default: no --broker, no BROKER_URL)' : '';
+  return `${name}${broker.tls ? ' (TLS)' : ''} ${broker.host}:${broker.port} ${where}${source}`;
+}
+
+/** The line above every table: `broker: Redis 127.0.0.1:6379 db 0`. */
+export function brokerHeading(broker: BrokerIdentity): string {
+  return `broker: ${describeBroker(broker)}\n`;
+}
+
+/** Queue counts as `inspect` prints them for people, under the broker they were read from. */
+export function formatStatsTable(stats: readonly QueueStats[], broker: BrokerIdentity): string {
+  const { kind } = broker;
   const rows = stats.map((entry) => [
     entry.queue,
     String(entry.ready),
@@ -118,7 +147,9 @@ export function formatStatsTable(stats: readonly QueueStats[], kind: 'redis' | '
     String(entry.delayed),
     String(entry.deadLettered),
   ]);
-  const table = formatTable(['QUEUE', 'READY', 'UNACKED', 'DELAYED', 'DEAD'], rows, [1, 2, 3, 4]);
+  const table =
+    brokerHeading(broker) +
+    formatTable(['QUEUE', 'READY', 'UNACKED', 'DELAYED', 'DEAD'], rows, [1, 2, 3, 4]);
   if (kind === 'redis') return table;
   return (
     `${table}\nUNACKED: AMQP does not report other consumers' holds ` +
@@ -127,17 +158,24 @@ export function formatStatsTable(stats: readonly QueueStats[], kind: 'redis' | '
   );
 }
 
-/** Queue counts for scripts: `unacked` is `null` where the broker cannot count it. */
-export function statsJson(
-  stats: readonly QueueStats[],
-  kind: 'redis' | 'rabbitmq',
-  broker: string,
-): string {
+/**
+ * Queue counts for scripts, with the broker they were read from: `unacked` is `null` where the
+ * broker cannot count it.
+ */
+export function statsJson(stats: readonly QueueStats[], broker: BrokerIdentity): string {
   const queues = stats.map((entry) => ({
     ...entry,
-    unacked: kind === 'rabbitmq' ? null : entry.unacked,
+    unacked: broker.kind === 'rabbitmq' ? null : entry.unacked,
   }));
-  return `${JSON.stringify({ broker, kind, queues }, null, 2)}\n`;
+  return `${JSON.stringify({ broker, queues }, null, 2)}\n`;
+}
+
+/** Dead letters for scripts (`dlq list`, `dlq show`), with the broker they were read from. */
+export function deadLettersJson(
+  entries: readonly DeadLetterEntry[],
+  broker: BrokerIdentity,
+): string {
+  return `${JSON.stringify({ broker, entries }, null, 2)}\n`;
 }
 
 /** The error of a dead letter in one phrase: `Type: message`, else the detail. */
@@ -145,8 +183,11 @@ export function deadLetterError(entry: DeadLetterEntry): string {
   return entry.errorType ? `${entry.errorType}: ${entry.errorMessage ?? ''}`.trim() : entry.detail;
 }
 
-/** Dead letters as `dlq list` prints them. */
-export function formatDeadLetterTable(entries: readonly DeadLetterEntry[]): string {
+/** Dead letters as `dlq list` prints them, under the broker they were read from. */
+export function formatDeadLetterTable(
+  entries: readonly DeadLetterEntry[],
+  broker: BrokerIdentity,
+): string {
   const rows = entries.map((entry) => [
     entry.at,
     entry.queue,
@@ -156,12 +197,17 @@ export function formatDeadLetterTable(entries: readonly DeadLetterEntry[]): stri
     entry.retries === null ? '?' : String(entry.retries),
     truncate(deadLetterError(entry)),
   ]);
-  return formatTable(['TIME', 'QUEUE', 'REASON', 'TASK', 'ID', 'RETRIES', 'ERROR'], rows, [5]);
+  const headers = ['TIME', 'QUEUE', 'REASON', 'TASK', 'ID', 'RETRIES', 'ERROR'];
+  return brokerHeading(broker) + formatTable(headers, rows, [5]);
 }
 
-/** One dead letter in full, as `dlq show` prints it: every field, then the raw message. */
-export function formatDeadLetter(entry: DeadLetterEntry): string {
+/**
+ * One dead letter in full, as `dlq show` prints it: every field (the broker it was read from
+ * first), then the raw message.
+ */
+export function formatDeadLetter(entry: DeadLetterEntry, broker: BrokerIdentity): string {
   const fields: [string, string][] = [
+    ['broker', describeBroker(broker)],
     ['id', entry.id ?? '(unknown)'],
     ['task', entry.task ?? '(unknown)'],
     ['queue', entry.queue],

@@ -1,17 +1,17 @@
 /**
- * The pure core: task model, registry, Celery protocol v2 codec and retry decision. Imports no
- * broker, no Lambda and no middy code (a Biome rule enforces it).
+ * The public part of the pure core: the task model, the registry, the errors a caller branches
+ * on, and the types a task, a publisher or a worker's `onOutcome` sees. Imports no broker, no
+ * Lambda and no middy code (a Biome rule enforces it).
+ *
+ * Left out on purpose: the Celery protocol codecs (`wire.ts`, `redis-codec.ts`, `amqp-codec.ts`),
+ * the retry decision and the runner, which the adapters and the Lambda layer use through their
+ * own modules. Tests and benchmarks import those files directly.
  */
 export {
-  type AmqpDelivery,
-  type AmqpEncoded,
-  type AmqpPublishOptions,
-  decodeAmqpMessage,
-  encodeAmqpMessage,
-  type TypedFieldValue,
-  typeAmqpHeaderValue,
-  untypeAmqpValue,
-} from './amqp-codec.js';
+  DEAD_LETTER_REASONS,
+  type DeadLetterReason,
+  type DeadLetterReasonCode,
+} from './dead-letter.js';
 export {
   BrokerError,
   CeleryError,
@@ -30,50 +30,17 @@ export {
   SoftTimeLimitExceeded,
   TimeLimitExceededError,
   type TimeLimitSource,
-  toError,
   UnknownTaskError,
 } from './errors.js';
 export {
   DEFAULT_MAX_BODY_BYTES,
-  findJsonIssues,
   type JsonObject,
   type JsonPrimitive,
   type JsonValue,
-  parsePythonJson,
-  untagKombuJson,
 } from './json.js';
-export {
-  createRetryMessage,
-  createTaskMessage,
-  DEFAULT_ORIGIN,
-  EMPTY_EMBED,
-  type Embed,
-  type TaskCall,
-  type TaskMessage,
-  type TimeLimit,
-} from './message.js';
-export {
-  type QueueDeclaration,
-  type QueueDeclarationInput,
-  queueArguments,
-  queueDeclarationSchema,
-} from './queue.js';
-export {
-  decodeRedisMessage,
-  decodeUnackedEntry,
-  encodeRedisEnvelopeFromRaw,
-  encodeRedisMessage,
-  encodeUnackedEntry,
-  expirationMillis,
-  KOMBU_SEPARATOR,
-  REDIS_PRIORITY_STEPS,
-  type RedisDecodeResult,
-  type RedisEncoded,
-  redisBindingMember,
-  redisPriorityKey,
-  redisQueueKeys,
-  type UnackedEntry,
-} from './redis-codec.js';
+export type { TaskMessage, TimeLimit } from './message.js';
+export type { OnceStore } from './once-store.js';
+export type { QueueDeclaration, QueueDeclarationInput } from './queue.js';
 export {
   createRegistry,
   type Registry,
@@ -81,21 +48,12 @@ export {
   type TaskLookup,
   type TaskModule,
 } from './registry.js';
-export {
-  type Backoff,
-  backoffSeconds,
-  decideRetry,
-  type ErrorClass,
-  type ErrorMatcher,
-  matchesAny,
-  type RetryDecision,
-  type RetryInput,
-  type RetryPolicy,
-} from './retry-policy.js';
-export { nextRuns, parseSchedule, RATE_UNITS, type Schedule } from './schedule.js';
+export type { Backoff, ErrorClass, ErrorMatcher, RetryPolicy } from './retry-policy.js';
+export { throwIfAborted } from './run-task.js';
+export type { Schedule } from './schedule.js';
+export type { Settlement } from './settlement.js';
 export {
   type ArgsSchema,
-  createTaskContext,
   DEFAULT_MAX_RETRIES,
   DEFAULT_QUEUE,
   DEFAULT_RETRY_DELAY_SECONDS,
@@ -111,19 +69,6 @@ export {
   type TaskKwargs,
   type TaskOptions,
   type TaskOptionsInput,
-  taskOptionsSchema,
 } from './task.js';
-export { formatCeleryTime, parseCeleryTime } from './time.js';
-export {
-  type CeleryHeaders,
-  CONTENT_ENCODING,
-  CONTENT_TYPE,
-  type DecodeFailure,
-  type DecodeResult,
-  type DecodeSuccess,
-  decodeDelivery,
-  type RawDelivery,
-  serializeBody,
-  toCeleryHeaders,
-  toRawDelivery,
-} from './wire.js';
+export type { TaskOutcome } from './task-outcome.js';
+export type { DecodeFailure, DecodeResult, DecodeSuccess, RawDelivery } from './wire.js';

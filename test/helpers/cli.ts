@@ -1,14 +1,16 @@
 /**
  * Helpers for the CLI's tests: a {@link CliContext} that keeps what is written and lets the test
- * answer prompts, send the shutdown signal and move the clock; and, for integration tests, the
- * real CLI run as a child process (`node src/cli/bin.mjs …`).
+ * answer prompts, send the shutdown signal and move the clock; a serverless-offline stand-in for
+ * `dev`; and, for integration tests, the real CLI run as a child process
+ * (`node src/cli/bin.mjs …`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from '../../src/brokers/broker.js';
 import type { LoadedApp } from '../../src/cli/app-loader.js';
-import type { CliContext } from '../../src/cli/context.js';
+import type { CliContext, OfflineServices } from '../../src/cli/context.js';
+import type { LocalOffline, OfflineExit, OfflineOptions } from '../../src/cli/local-offline.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { TickLock } from '../../src/lambda/cron-handler.js';
 
@@ -28,6 +30,8 @@ export interface TestContext extends CliContext {
   readonly lambdaEndpoints: (string | undefined)[];
   /** Sends SIGTERM to whatever registered for shutdown. */
   shutdown(signal?: string): void;
+  /** Runs what registered to be run before a forced exit (a second Ctrl-C). */
+  force(): void;
 }
 
 /** What a {@link testContext} uses; everything has a default. */
@@ -48,6 +52,8 @@ export interface TestContextOptions {
   readonly onSleep?: (now: number) => void;
   /** Replaces `loadApp`. */
   readonly loadApp?: CliContext['loadApp'];
+  /** serverless-offline and its ports. @defaultValue {@link fakeOffline}'s defaults */
+  readonly offline?: OfflineServices;
 }
 
 /**
@@ -63,6 +69,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
   const brokerConfigs: unknown[] = [];
   const lambdaEndpoints: (string | undefined)[] = [];
   const handlers = new Set<(signal: string) => void>();
+  const forces = new Set<() => void>();
   const app: LoadedApp | undefined = options.registry
     ? { module: 'test-app', registry: options.registry }
     : undefined;
@@ -87,12 +94,19 @@ export function testContext(options: TestContextOptions = {}): TestContext {
       questions.push(question);
       return answers.shift() ?? 'n';
     },
-    onShutdown(handler) {
+    onShutdown(handler, onForce) {
       handlers.add(handler);
-      return () => handlers.delete(handler);
+      if (onForce) forces.add(onForce);
+      return () => {
+        handlers.delete(handler);
+        if (onForce) forces.delete(onForce);
+      };
     },
     shutdown(signal = 'SIGTERM') {
       for (const handler of [...handlers]) handler(signal);
+    },
+    force() {
+      for (const onForce of [...forces]) onForce();
     },
     loadApp:
       options.loadApp ??
@@ -115,6 +129,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
       if (!options.tickLock) throw new Error('testContext: no tick lock given');
       return options.tickLock(url);
     },
+    offline: options.offline ?? fakeOffline(),
     now: () => clock,
     async sleep(ms) {
       clock += Math.max(0, ms);
@@ -122,6 +137,76 @@ export function testContext(options: TestContextOptions = {}): TestContext {
       // A real turn of the event loop, so that a loop under test never starves the test.
       await new Promise((resolve) => setImmediate(resolve));
     },
+  };
+}
+
+/** Options of {@link fakeOffline}. */
+export interface FakeOfflineOptions {
+  /** The Lambda endpoint's client. */
+  readonly lambdaClient?: OfflineServices['lambdaClient'];
+  /** Ports something listens on. @defaultValue none */
+  readonly listening?: readonly number[];
+  /** Lines it prints before it is ready (a route box, say). */
+  readonly lines?: readonly string[];
+  /** Makes `waitReady` fail with this message, as a serverless-offline that exited early. */
+  readonly failReady?: string;
+}
+
+/** serverless-offline as `dev` sees it, recording how it was started and stopped. */
+export interface FakeOffline extends OfflineServices {
+  /** Options of every start, in order. */
+  readonly started: OfflineOptions[];
+  /** How it was ended: `stop`, `kill`, or `exit` (on its own). */
+  readonly ended: string[];
+  /** Makes the running one exit on its own. */
+  exit(code: number): void;
+}
+
+/**
+ * A serverless-offline stand-in: ready at once, exits when stopped or killed (or when the test
+ * says); `freePort` hands out 40000, 40001, ….
+ */
+export function fakeOffline(options: FakeOfflineOptions = {}): FakeOffline {
+  const started: OfflineOptions[] = [];
+  const ended: string[] = [];
+  let exitRunning: ((code: number) => void) | undefined;
+  let nextPort = 40_000;
+  return {
+    started,
+    ended,
+    exit: (code) => exitRunning?.(code),
+    async start(offlineOptions) {
+      started.push(offlineOptions);
+      for (const line of options.lines ?? []) offlineOptions.onLine(line);
+      let resolveExit: (exit: OfflineExit) => void = () => {};
+      const exited = new Promise<OfflineExit>((resolve) => {
+        resolveExit = resolve;
+      });
+      const end = (how: string, code: number | null) => {
+        if (ended.length < started.length) ended.push(how);
+        resolveExit({ code, signal: null });
+      };
+      exitRunning = (code) => end('exit', code);
+      const running: LocalOffline = {
+        exited,
+        pid: 4242,
+        async waitReady() {
+          if (options.failReady) throw new Error(options.failReady);
+        },
+        async stop() {
+          end('stop', 0);
+          return exited;
+        },
+        kill: () => end('kill', null),
+      };
+      return running;
+    },
+    async lambdaClient(endpoint) {
+      if (!options.lambdaClient) throw new Error('fakeOffline: no Lambda client given');
+      return options.lambdaClient(endpoint);
+    },
+    isListening: async (_host, port) => (options.listening ?? []).includes(port),
+    freePort: async () => nextPort++,
   };
 }
 

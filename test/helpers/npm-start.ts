@@ -1,7 +1,8 @@
 /**
- * `npm start` as a child process of a test: its output collected, waits on lines, Ctrl-C as a
- * terminal sends it (SIGINT to the whole process group), and a kill that also reaches
- * serverless-offline, which `npm start` runs in a process group of its own.
+ * `npm start` (or any command that runs `serverless-celery dev`) as a child process of a test:
+ * its output collected, waits on lines, Ctrl-C as a terminal sends it (SIGINT to the whole
+ * process group), and a kill that also reaches serverless-offline, which `dev` runs in a
+ * process group of its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
@@ -26,9 +27,14 @@ export class NpmStart {
   #output = '';
   #exit: Exit | undefined;
 
-  /** Starts `npm start` with `env` over the test's environment. */
-  constructor(env: Record<string, string>) {
-    this.#child = spawn('npm', ['start'], {
+  /**
+   * Starts `npm start` with `env` over the test's environment.
+   *
+   * @param command - another command and its arguments, run the same way @defaultValue `npm start`
+   */
+  constructor(env: Record<string, string>, command: readonly string[] = ['npm', 'start']) {
+    const [file = 'npm', ...args] = command;
+    this.#child = spawn(file, args, {
       cwd: ROOT,
       // A group of its own, as a terminal's foreground job: `interrupt()` signals all of it.
       detached: true,
@@ -110,12 +116,17 @@ export class NpmStart {
   }
 }
 
-/** POSTs JSON to the local HTTP API; returns the status and the parsed answer. */
+/**
+ * POSTs JSON to the local HTTP API; returns the status and the parsed answer.
+ *
+ * @param base - where the API listens @defaultValue `npm start`'s {@link HTTP}
+ */
 export async function postJson(
   route: string,
   body: unknown,
+  base = HTTP,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${HTTP}${route}`, {
+  const response = await fetch(`${base}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -132,9 +143,9 @@ export interface EventState {
   readonly savedAt: string | null;
 }
 
-/** `GET /events/{id}`, or null for a 404. */
-export async function getEvent(id: string): Promise<EventState | null> {
-  const response = await fetch(`${HTTP}/events/${encodeURIComponent(id)}`);
+/** `GET /events/{id}` (of the API at `base`), or null for a 404. */
+export async function getEvent(id: string, base = HTTP): Promise<EventState | null> {
+  const response = await fetch(`${base}/events/${encodeURIComponent(id)}`);
   if (response.status === 404) return null;
   return (await response.json()) as EventState;
 }

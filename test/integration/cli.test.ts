@@ -32,6 +32,15 @@ interface DeadLetterJson {
   readonly raw: string;
 }
 
+/** How the CLI names a broker: `Redis 127.0.0.1:6379 db 6`, `RabbitMQ 127.0.0.1:5672 vhost v`. */
+function brokerName(url: string): string {
+  const parsed = new URL(url);
+  const where = parsed.pathname.replace(/^\//, '');
+  return url.startsWith('redis')
+    ? `Redis ${parsed.hostname}:${parsed.port} db ${where}`
+    : `RabbitMQ ${parsed.hostname}:${parsed.port} vhost ${decodeURIComponent(where) || '/'}`;
+}
+
 /** The CLI on one broker, one queue and one task prefix. */
 function cliOn(url: string) {
   const queue = uniqueQueue();
@@ -85,6 +94,10 @@ async function sendWorkAndManageDeadLetters(url: string): Promise<string> {
   const sent = await cli.counts();
   expect(sent.ready + sent.delayed).toBe(3);
   expect(sent.deadLettered).toBe(0);
+  // Every table names the broker it read, never with its password.
+  const table = await cli.run(['inspect']);
+  expect(table.stdout.split('\n')[0]).toBe(`broker: ${brokerName(url)}`);
+  expect(table.stdout + table.stderr).not.toContain('guest:guest');
 
   // worker: one line per final outcome; SIGTERM settles and exits 0.
   const first = await cli.work(2);
@@ -102,7 +115,16 @@ async function sendWorkAndManageDeadLetters(url: string): Promise<string> {
 
   // dlq list / show
   const listed = await cli.run(['dlq', 'list', '--json']);
-  const entries = JSON.parse(listed.stdout) as DeadLetterJson[];
+  const { broker, entries } = JSON.parse(listed.stdout) as {
+    broker: Record<string, unknown>;
+    entries: DeadLetterJson[];
+  };
+  expect(broker).toMatchObject({
+    kind: url.startsWith('redis') ? 'redis' : 'rabbitmq',
+    host: '127.0.0.1',
+    source: '--broker',
+  });
+  expect(listed.stdout).not.toContain('guest:guest');
   expect(entries).toHaveLength(1);
   expect(entries[0]).toMatchObject({
     id: failId,
@@ -111,8 +133,9 @@ async function sendWorkAndManageDeadLetters(url: string): Promise<string> {
     retries: 0,
     errorType: 'TypeError',
   });
-  const table = await cli.run(['dlq', 'list']);
-  expect(table.stdout).toMatch(
+  const dlqTable = await cli.run(['dlq', 'list']);
+  expect(dlqTable.stdout.split('\n')[0]).toBe(`broker: ${brokerName(url)}`);
+  expect(dlqTable.stdout).toMatch(
     new RegExp(
       `^\\S+Z\\s+${cli.queue}\\s+excluded\\s+${cli.prefix}\\.fail\\s+${failId}\\s+0\\s+TypeError: the payload has no body$`,
       'm',
@@ -120,6 +143,7 @@ async function sendWorkAndManageDeadLetters(url: string): Promise<string> {
   );
   const shown = await cli.run(['dlq', 'show', failId]);
   expect(shown.code).toBe(0);
+  expect(shown.stdout).toContain(`broker:           ${brokerName(url)}\n`);
   expect(shown.stdout).toContain(`id:               ${failId}`);
   expect(shown.stdout).toContain('raw message:');
   const unknown = await cli.run(['dlq', 'show', 'no-such-id']);
@@ -158,6 +182,27 @@ describe('serverless-celery on Redis', () => {
 
   it('sends, inspects, works and manages dead letters end to end', async () => {
     queues.push(await sendWorkAndManageDeadLetters(redisUrl(DB)));
+  });
+
+  it('says which broker it read when neither --broker nor BROKER_URL names one', async () => {
+    // Act
+    const result = await runCli(['inspect', '--app', CLI_APP, '--json'], {
+      env: { BROKER_URL: '', SC_CLI_QUEUE: uniqueQueue() },
+    });
+
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe(
+      'note: no --broker and no BROKER_URL: using the local Redis redis://127.0.0.1:6379/0\n',
+    );
+    expect(JSON.parse(result.stdout).broker).toEqual({
+      kind: 'redis',
+      host: '127.0.0.1',
+      port: 6379,
+      db: 0,
+      tls: false,
+      source: 'default',
+    });
   });
 
   it('explains an unreachable Redis in one line, with the command that starts one (exit 69)', async () => {

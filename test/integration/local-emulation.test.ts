@@ -2,12 +2,13 @@
  * `npm start` end to end, once per broker (`BROKERS=redis,rabbitmq`): the real command as a child
  * process, real serverless-offline running every function, and the local poller (Redis) or the
  * local Amazon MQ event source (RabbitMQ) invoking them through serverless-offline's Lambda
- * endpoint. Requests go to http://localhost:3000 as a person's would.
+ * endpoint. Requests go to http://localhost:3000 as a person's would. Then
+ * `serverless-celery dev` itself, on ports and a stage of its own.
  *
  * Isolation: the broker is database 5 of the local Redis, or a throw-away vhost; the event store
  * and cron lock are database 5 either way. Only keys this file creates are deleted (the `events`
- * queue of database 5, the events it posted, the cron tick keys of database 5). Both runs use
- * ports 3000 and 3002, one after the other; afterAll kills whatever is left of each run.
+ * queue of database 5, the events it posted, the cron tick keys of database 5). The `npm start`
+ * runs use ports 3000 and 3002, one after the other; afterAll kills whatever is left of each run.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -18,6 +19,7 @@ import { isListening } from '../../src/cli/local-offline.js';
 import { EventStore } from '../../src/demo/event-store.js';
 import { BROKERS } from '../helpers/brokers.js';
 import { sendCeleryTasks } from '../helpers/celery.js';
+import { BIN } from '../helpers/cli.js';
 import { eventually, getEvent, mapLimit, NpmStart, postJson, ROOT } from '../helpers/npm-start.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
 import { deleteKeysWithPrefix, deleteQueueKeys, freePort, redisUrl } from '../helpers/redis.js';
@@ -40,9 +42,18 @@ async function cli(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The live outcome lines of task id `id`. */
+/** The live outcome lines of task id `id`: `12:00:01.234  task[id]  retries 0/5  …`. */
 function outcomeLines(app: NpmStart, id: string): string[] {
-  return app.lines(id).filter((line) => /^\d\d:\d\d:\d\d {2}/.test(line));
+  return app.lines(`[${id}]`).filter((line) => /^\d\d:\d\d:\d\d\.\d{3} {2}/.test(line));
+}
+
+/**
+ * The outcome lines of `id` once it has succeeded: the task function saves the event before the
+ * poller hears back from it and prints the line.
+ */
+async function linesOnceSucceeded(app: NpmStart, id: string): Promise<string[]> {
+  await app.waitFor(new RegExp(`\\[${id}\\] {2}retries \\d+/\\d+ {2}succeeded`), 10_000);
+  return outcomeLines(app, id);
 }
 
 describe('npm start with a broker nobody runs', () => {
@@ -62,9 +73,9 @@ describe('npm start with a broker nobody runs', () => {
         const ours = app
           .output()
           .split('\n')
-          .filter((line) => line.startsWith('No broker'));
+          .filter((line) => line.startsWith('error: broker'));
 
-        expect(exit.code).not.toBe(0);
+        expect(exit.code).toBe(69);
         expect(ours).toHaveLength(1);
         expect(ours[0]).toContain('connection refused');
         expect(ours[0]).toContain(`Start one: ${command}`);
@@ -128,8 +139,14 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     expect(output).toContain('GET  http://localhost:3000/events/{id}');
     expect(output).toContain('POST http://localhost:3000/tasks/{name}');
     expect(output).toContain('through http://127.0.0.1:3002');
+    // Where it reads, by host and db or vhost, never with a password.
+    expect(output).toContain(
+      kind === 'redis'
+        ? 'the local poller drains events on Redis 127.0.0.1:6379 db 5'
+        : `the local Amazon MQ event source feeds events on RabbitMQ 127.0.0.1:5672 vhost ${vhost?.name}`,
+    );
     // The scheduled drain would race the local poller and invoke the real AWS endpoint.
-    expect(output).toContain('[offline] Scheduling [poller] cron: disabled');
+    expect(output).not.toMatch(/Scheduling \[poller\] cron: \[/);
   });
 
   it('saves all of 100 events posted to POST /events', async () => {
@@ -153,7 +170,9 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     console.info(`${kind}: 100 events posted and saved in ${Date.now() - started} ms`);
 
     for (const { task_id } of posted) {
-      expect(outcomeLines(app, task_id).join('\n')).toMatch(/ingest\.save_event .* succeeded/);
+      expect((await linesOnceSucceeded(app, task_id)).join('\n')).toMatch(
+        /ingest\.save_event\[\S+\] {2}retries 0\/\d+ {2}succeeded in \d+ ms/,
+      );
     }
   }, 90_000);
 
@@ -161,28 +180,32 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     const { id, task_id } = await postEvent({ simulate: 'transient', times: 2 });
 
     const event = await saved(id);
-    const lines = outcomeLines(app, task_id);
+    const lines = await linesOnceSucceeded(app, task_id);
 
     expect(event.attempts).toBe(3);
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/attempt 1 +retry/);
-    expect(lines[1]).toMatch(/attempt 2 +retry/);
-    expect(lines[2]).toMatch(/attempt 3 +succeeded/);
-    if (kind === 'redis') {
-      // The poller sees each outcome; the dispatcher answers the feeder with counts only.
-      expect(lines[0]).toMatch(/retry in \d+\.\ds \(StoreUnavailableError: store busy/);
-    }
+    // The same line on both brokers: which message, its retries, the delay and the error.
+    const retry = /retry in \d+(\.\d)? m?s after \d+ ms \(StoreUnavailableError: store busy/;
+    expect(lines[0]).toMatch(new RegExp(`\\[${task_id}\\] {2}retries 0/\\d+ {2}${retry.source}`));
+    expect(lines[1]).toMatch(new RegExp(`\\[${task_id}\\] {2}retries 1/\\d+ {2}${retry.source}`));
+    expect(lines[2]).toMatch(/ {2}retries 2\/\d+ {2}succeeded in \d+ ms$/);
   }, 30_000);
 
   it('dead-letters an excluded error, and a replay of the fixed event saves it', async () => {
     const { id, task_id } = await postEvent({ simulate: 'bug' });
-    const [line] = await app.waitFor(new RegExp(`${task_id} +attempt 1 +dead.*`), 20_000);
-    const [dead] = JSON.parse(
+    const [line] = await app.waitFor(
+      new RegExp(`\\[${task_id}\\] {2}retries 0/\\d+ {2}dead.*`),
+      20_000,
+    );
+    const shown = JSON.parse(
       await cli(['dlq', 'show', task_id, '--queue', QUEUE, '--broker', brokerUrl, '--json']),
-    ) as { reason: string; errorType: string }[];
+    ) as { broker: Record<string, unknown>; entries: { reason: string; errorType: string }[] };
 
-    expect(dead).toMatchObject({ reason: 'excluded', errorType: 'TypeError' });
-    if (kind === 'redis') expect(line).toContain('dead-lettered: excluded (TypeError');
+    expect(shown.entries[0]).toMatchObject({ reason: 'excluded', errorType: 'TypeError' });
+    expect(shown.broker).toMatchObject(
+      kind === 'redis' ? { kind, db: DB } : { kind, vhost: vhost?.name },
+    );
+    expect(line).toContain('dead-lettered: excluded (TypeError: cannot read the payload');
 
     // The bug is fixed (here: the payload), then the dead letter is replayed.
     await admin.hset(`${EVENT_PREFIX}${id}`, 'payload', JSON.stringify({ fixed: true }));
@@ -200,7 +223,7 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
 
     expect(replayed).toContain(`replayed 1 dead letter(s) to ${QUEUE}`);
     expect(event.attempts).toBe(2);
-    expect(outcomeLines(app, task_id).at(-1)).toMatch(/attempt 1 +succeeded/);
+    expect((await linesOnceSucceeded(app, task_id)).at(-1)).toMatch(/retries 0\/\d+ {2}succeeded/);
   }, 60_000);
 
   it('runs a task sent by Python Celery (send_task) in the task function of serverless-offline', async () => {
@@ -217,7 +240,9 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     const event = await saved(id);
 
     expect(event.attempts).toBe(1);
-    expect(outcomeLines(app, sent?.id ?? '?').join('\n')).toMatch(/attempt 1 +succeeded/);
+    expect((await linesOnceSucceeded(app, sent?.id ?? '?')).join('\n')).toMatch(
+      /retries 0\/\d+ {2}succeeded/,
+    );
     expect(app.lines('(λ: task-ingest-save_event) RequestId').length).toBeGreaterThan(
       invokesBefore,
     );
@@ -227,7 +252,7 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     'fires ingest.cleanup on its schedule and runs it in its task function',
     async () => {
       const fired = await app.waitFor(
-        /^\d\d:\d\d:\d\d {2}ingest\.cleanup +\S+ +attempt 1 +(.+)$/m,
+        /^\d\d:\d\d:\d\d\.\d{3} {2}ingest\.cleanup\[\S+\] {2}retries 0\/\d+ {2}(.+)$/m,
         Math.max(5_000, CRON_WAIT_MS - app.elapsedMs),
       );
 
@@ -249,3 +274,86 @@ describe.each(BROKERS)('npm start on %s', (kind) => {
     expect(await isListening('127.0.0.1', 3002)).toBe(false);
   }, 30_000);
 });
+
+describe.each(BROKERS.slice(0, 1))(
+  'serverless-celery dev on %s, on ports and a stage of its own',
+  (kind) => {
+    const admin = new Redis(STORE_URL);
+    const eventIds: string[] = [];
+    let vhost: TestVhost | undefined;
+    let ports: { http: number; lambda: number };
+    let dev: NpmStart;
+
+    beforeAll(async () => {
+      if (kind === 'rabbitmq') vhost = await createTestVhost();
+      else await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
+      ports = { http: await freePort(), lambda: await freePort() };
+      dev = new NpmStart({ BROKER_URL: vhost?.url ?? STORE_URL }, [
+        process.execPath,
+        BIN,
+        'dev',
+        '--app',
+        './src/demo/app.ts',
+        '--http-port',
+        String(ports.http),
+        '--lambda-port',
+        String(ports.lambda),
+        '--stage',
+        'devtest',
+        '--param',
+        `storeUrl=${STORE_URL}`,
+      ]);
+      await dev.waitFor(/^Ready in [\d.]+ s/m, 120_000);
+    }, 150_000);
+
+    afterAll(async () => {
+      await dev?.kill();
+      if (kind === 'redis') await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
+      if (eventIds.length > 0) await admin.del(...eventIds.map((id) => `${EVENT_PREFIX}${id}`));
+      await deleteKeysWithPrefix(admin, '_sc.cron.');
+      await vhost?.remove();
+      await admin.quit();
+    }, 60_000);
+
+    it('serves the HTTP API and invokes the functions of that stage on the ports asked for', async () => {
+      // Prepare
+      const base = `http://localhost:${ports.http}`;
+
+      // Act
+      const { status, body } = await postJson('/events', { simulate: 'transient', times: 1 }, base);
+      eventIds.push(body.id as string);
+      const event = await eventually(
+        async () => {
+          const state = await getEvent(body.id as string, base);
+          return state?.status === 'saved' ? state : undefined;
+        },
+        20_000,
+        'the event to be saved',
+      );
+
+      // Assess
+      expect(status).toBe(202);
+      expect(event.attempts).toBe(2);
+      expect(dev.output()).toContain(`POST http://localhost:${ports.http}/events`);
+      expect(dev.output()).toContain(
+        `invokes serverless-celery-devtest-task-* through http://127.0.0.1:${ports.lambda}`,
+      );
+      const lines = await linesOnceSucceeded(dev, body.task_id as string);
+      expect(lines[0]).toMatch(/retries 0\/\d+ {2}retry in .* \(StoreUnavailableError: store busy/);
+      expect(lines[1]).toMatch(/retries 1\/\d+ {2}succeeded in \d+ ms$/);
+      expect(await isListening('127.0.0.1', 3000)).toBe(false);
+    }, 40_000);
+
+    it('stops on Ctrl-C, exits 0 and leaves its ports free', async () => {
+      // Act
+      dev.interrupt();
+      const exit = await dev.exited;
+
+      // Assess
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(dev.output()).toMatch(/\nStopped\.\n/);
+      expect(await isListening('127.0.0.1', ports.http)).toBe(false);
+      expect(await isListening('127.0.0.1', ports.lambda)).toBe(false);
+    }, 30_000);
+  },
+);

@@ -1,12 +1,11 @@
 /**
- * `serverless.yml` against the task registry and against what osls makes of it.
- *
- * The first suite reads serverless.yml as YAML and checks that it agrees with the demo's
- * registry: a function per task under taskFunctionKey(name) that runs that task, a cron trigger
- * per periodic task at toScheduleExpression(its schedule). The others run `osls package`
- * offline (dummy credentials, no network), once with the defaults (Redis) and once for RabbitMQ
- * on Amazon MQ with every infra/ fragment merged, and check the CloudFormation template and the
- * bundles in the zips.
+ * What the serverless-celery plugin (src/serverless/) makes of the demo's serverless.yml and task
+ * registry, packaged by `osls package` offline (dummy credentials, no network): once with the
+ * defaults (Redis) and once for RabbitMQ on Amazon MQ with every infra/ fragment merged. Checks
+ * the functions against the registry (a function per task under taskFunctionKey(name) whose
+ * handler runs that task, a cron trigger per periodic task at toScheduleExpression(its schedule),
+ * the poller or the dispatcher, the producers), the CloudFormation template (rules, IAM,
+ * environment, event source mapping, routes) and the bundles in the zips.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +16,6 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import type { Schedule } from '../../src/core/schedule.js';
 import { registry } from '../../src/demo/app.js';
@@ -42,23 +40,21 @@ const BUNDLE_CEILING_BYTES = 400 * 1024;
 const AMQPLIB_MARK = 'https://amqp-node.github.io/amqplib/';
 /** A key name of the Redis broker's (kombu's unacked index), present where the adapter is. */
 const REDIS_BROKER_MARK = 'unacked_index';
-/** Serverless variables as serverless.yml writes them, before osls resolves them. */
-const WRITTEN = {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Serverless variable, not a template
-  functionPrefix: '${self:custom.functionPrefix}',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Serverless variable, not a template
-  functionPrefixValue: '${self:service}-${sls:stage}-',
-};
+/** Where the plugin writes the generated functions' handler files (src/serverless/function-entries.ts). */
+const ENTRY_DIR = '.serverless-celery';
+/** The demo's own function, written in serverless.yml. */
+const DEMO_FUNCTIONS = ['events-api'];
 const RABBITMQ_ARN =
   'arn:aws:mq:us-east-1:123456789012:broker:celery:b-0f5f3b4e-1111-2222-3333-444455556666';
 const RABBITMQ_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:celery-AbCdEf';
-
-interface FunctionConfig {
-  readonly handler: string;
-  readonly timeout?: number;
-  readonly environment?: Record<string, string>;
-  readonly events?: readonly { readonly schedule?: { readonly rate: readonly string[] } }[];
-}
+const RABBITMQ_URL =
+  'amqps://b-0f5f3b4e-1111-2222-3333-444455556666.mq.us-east-1.amazonaws.com:5671';
+/** Every function's environment: the plugin's (BROKER_URL, FUNCTION_PREFIX) and the demo's. */
+const SHARED_ENV = {
+  BROKER_URL: 'redis://127.0.0.1:6379/0',
+  FUNCTION_PREFIX: PREFIX,
+  STORE_URL: 'redis://127.0.0.1:6379/0',
+};
 
 interface Resource {
   readonly Type: string;
@@ -80,119 +76,42 @@ interface Statement {
 
 type GetAtt = { readonly 'Fn::GetAtt': readonly [string, string] };
 
-const config = parse(await readFile(path.join(ROOT, 'serverless.yml'), 'utf8')) as {
-  functions: Record<string, FunctionConfig>;
-  provider: { environment: Record<string, string> };
-  custom: { functionPrefix: string; iam: { invokeTaskFunctions: Statement } };
-};
-const FUNCTION_KEYS = Object.keys(config.functions).sort();
 const TASK_KEYS = registry.tasks.map((task) => taskFunctionKey(task.name));
 const CRON_TASKS = registry.tasks.flatMap((task) =>
   task.schedule ? [{ name: task.name, schedule: task.schedule }] : [],
 );
+const CRON_KEYS = CRON_TASKS.map((task) => `cron-${taskFunctionKey(task.name).slice(5)}`);
+const PRODUCER_KEYS = ['producer-http', 'producer-invoke'];
 
-function functionConfig(key: string): FunctionConfig {
-  const fn = config.functions[key];
-  if (!fn) throw new Error(`serverless.yml has no function ${key}`);
-  return fn;
+/** The function keys of a service drained by `drainer` (the poller or the dispatcher). */
+function expectedKeys(drainer: 'poller' | 'dispatcher'): string[] {
+  return [...TASK_KEYS, ...CRON_KEYS, drainer, ...PRODUCER_KEYS, ...DEMO_FUNCTIONS].sort();
 }
 
-/** The TypeScript source of a `functions/<name>.handler` handler. */
-async function handlerSource(fn: FunctionConfig): Promise<string> {
-  const file = path.join(ROOT, `${fn.handler.replace(/\.handler$/, '')}.ts`);
-  expect(existsSync(file), `${file} exists`).toBe(true);
-  return readFile(file, 'utf8');
+/** The source of a handler (`.serverless-celery/x.handler` → `.serverless-celery/x.js`). */
+async function handlerSource(handler: string): Promise<string> {
+  const base = path.join(ROOT, handler.replace(/\.handler$/, ''));
+  const file = [`${base}.js`, `${base}.ts`].find((candidate) => existsSync(candidate));
+  expect(file, `the source of ${handler}`).toBeDefined();
+  return readFile(file as string, 'utf8');
 }
 
 /** The task a handler file builds its handler for: createTaskHandler(registry, 'x') → 'x'. */
 function factoryTask(source: string, factory: string): string | undefined {
-  return new RegExp(`${factory}\\(\\s*\\w+\\s*,\\s*'([^']+)'`).exec(source)?.[1];
+  return new RegExp(`${factory}\\(\\s*[\\w.]+\\s*,\\s*['"]([^'"]+)['"]`).exec(source)?.[1];
 }
 
-/** The ARN granted for a function key; `prefix` is FUNCTION_PREFIX, resolved or as written. */
-function functionArn(key: string, prefix = PREFIX): { 'Fn::Sub': string } {
+/** The ARN granted for a function key. */
+function functionArn(key: string): { 'Fn::Sub': string } {
   const account = ['Partition', 'Region', 'AccountId'].map((name) => `\${AWS::${name}}`);
   return {
-    'Fn::Sub': `arn:${account[0]}:lambda:${account[1]}:${account[2]}:function:${prefix}${key}`,
+    'Fn::Sub': `arn:${account[0]}:lambda:${account[1]}:${account[2]}:function:${PREFIX}${key}`,
   };
 }
 
 function expression(schedule: Schedule): string {
   return toScheduleExpression(schedule);
 }
-
-describe('serverless.yml and the task registry', () => {
-  it.each(registry.tasks.map((task) => [task.name, taskFunctionKey(task.name)]))(
-    'runs task %s in function %s, whose handler builds createTaskHandler for it',
-    async (name, key) => {
-      const source = await handlerSource(functionConfig(key));
-
-      expect(factoryTask(source, 'createTaskHandler')).toBe(name);
-    },
-  );
-
-  it('has no task-* function for a task the registry does not have', async () => {
-    const taskFunctions = FUNCTION_KEYS.filter((key) => key.startsWith('task-'));
-
-    expect(taskFunctions).toEqual([...TASK_KEYS].sort());
-    for (const key of taskFunctions) {
-      const task = factoryTask(await handlerSource(functionConfig(key)), 'createTaskHandler');
-      expect(task && registry.lookup(task).kind, `${key} runs ${task}`).toBe('task');
-    }
-  });
-
-  it('triggers every cron task from one cron-* function at its translated schedule', async () => {
-    const triggers = new Map<string, FunctionConfig[]>();
-    for (const key of FUNCTION_KEYS.filter((name) => name.startsWith('cron-'))) {
-      const fn = functionConfig(key);
-      const task = factoryTask(await handlerSource(fn), 'createCronHandler') ?? `(none in ${key})`;
-      triggers.set(task, [...(triggers.get(task) ?? []), fn]);
-    }
-
-    expect([...triggers.keys()].sort()).toEqual(CRON_TASKS.map((task) => task.name).sort());
-    for (const task of CRON_TASKS) {
-      const [trigger, ...others] = triggers.get(task.name) ?? [];
-      expect(others, `${task.name} has one trigger`).toEqual([]);
-      expect(trigger?.events?.map((event) => event.schedule?.rate)).toEqual([
-        [expression(task.schedule)],
-      ]);
-    }
-  });
-
-  it('lets the poller and the dispatcher invoke exactly the task functions', () => {
-    const statement = config.custom.iam.invokeTaskFunctions;
-
-    expect(config.provider.environment.FUNCTION_PREFIX).toBe(WRITTEN.functionPrefix);
-    expect(config.custom.functionPrefix).toBe(WRITTEN.functionPrefixValue);
-    expect(statement.Action).toBe('lambda:InvokeFunction');
-    expect(statement.Resource).toEqual(
-      TASK_KEYS.map((key) => functionArn(key, WRITTEN.functionPrefix)),
-    );
-  });
-
-  it('times every task function out before the poller stops taking and the dispatcher gives up', () => {
-    const dispatcher = functionConfig('dispatcher').timeout ?? 0;
-
-    for (const key of TASK_KEYS) {
-      const timeout = functionConfig(key).timeout ?? 30;
-      expect(timeout * 1000, key).toBeLessThan(POLLER_STOP_TAKING_AT_MS);
-      expect(timeout, key).toBeLessThan(dispatcher);
-    }
-    expect((functionConfig('poller').timeout ?? 0) * 1000).toBeGreaterThan(
-      POLLER_STOP_TAKING_AT_MS,
-    );
-  });
-
-  it('reserves concurrency for no function: pollers hand over instead (drain-relay.ts)', async () => {
-    const text = await readFile(path.join(ROOT, 'serverless.yml'), 'utf8');
-
-    // Comments may name the setting; no key may set it.
-    expect(text.split('\n').filter((line) => /^\s*reservedConcurrency\s*:/.test(line))).toEqual([]);
-    for (const key of FUNCTION_KEYS) {
-      expect(Object.keys(functionConfig(key)), key).not.toContain('reservedConcurrency');
-    }
-  });
-});
 
 /** Fails on any ReservedConcurrentExecutions, wherever it is in the template. */
 function expectNoReservedConcurrency(template: Template): void {
@@ -301,9 +220,8 @@ function scheduleRules(template: Template): [string | undefined, unknown, unknow
 function iamStatements(template: Template): { holder: string; statement: Statement }[] {
   const found: { holder: string; statement: Statement }[] = [];
   for (const [id, resource] of resourcesOfType(template, 'AWS::IAM::Role')) {
-    for (const entry of (resource.Properties.Policies ?? []) as unknown[]) {
-      // serverless.yml wraps a broker-specific policy in Fn::If [condition, policy, NoValue].
-      const policy = (entry as { 'Fn::If'?: unknown[] })['Fn::If']?.[1] ?? entry;
+    // Plain policies only: an Fn::If here (a branch for the other broker) fails the test.
+    for (const policy of (resource.Properties.Policies ?? []) as unknown[]) {
       const document = (policy as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument;
       for (const statement of document.Statement) found.push({ holder: id, statement });
     }
@@ -342,48 +260,107 @@ async function unzip(file: string): Promise<Map<string, Buffer>> {
   return entries;
 }
 
+/** The one file of a function's zip: its bundle, named after its handler. */
 async function bundleOf(service: Packaged, key: string): Promise<Buffer> {
   const entries = await unzip(path.join(service.dir, `${key}.zip`));
-  expect([...entries.keys()], `${key}.zip`).toEqual([`functions/${key}.mjs`]);
-  return entries.get(`functions/${key}.mjs`) as Buffer;
+  const name = `${DEMO_FUNCTIONS.includes(key) ? 'functions' : ENTRY_DIR}/${key}.mjs`;
+  expect([...entries.keys()], `${key}.zip`).toEqual([name]);
+  return entries.get(name) as Buffer;
+}
+
+function environmentOf(template: Template, key: string): Record<string, string> {
+  const { Properties } = functionResource(template, key);
+  return (Properties.Environment as { Variables: Record<string, string> }).Variables;
+}
+
+/** The role that may invoke functions, and what it may invoke: exactly the task functions. */
+function expectOnlyInvoker(template: Template, key: 'poller' | 'dispatcher'): void {
+  const invoking = iamStatements(template).filter(({ statement }) =>
+    actions(statement).some((action) => action === '*' || action.startsWith('lambda:')),
+  );
+
+  expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+  expect(invoking.map(({ holder }) => holder)).toEqual([roleOf(template, key)]);
+  expect(invoking[0]?.statement).toEqual({
+    Effect: 'Allow',
+    Action: 'lambda:InvokeFunction',
+    Resource: [...TASK_KEYS].sort().map((name) => functionArn(name)),
+  });
+  for (const other of functionIds(template).keys()) {
+    if (other !== key) expect(roleOf(template, other), other).toBe('CeleryFunctionRole');
+  }
 }
 
 describe('osls package, Redis (the defaults)', () => {
   let service: Packaged;
+  let keys: string[];
 
   beforeAll(async () => {
     service = await packageService({});
+    keys = [...functionIds(service.template).keys()].sort();
   }, 180_000);
 
   it('reports no configuration problem but the build key that Serverless v4 reads', () => {
     expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
   });
 
-  it('declares every function of serverless.yml on nodejs22.x, with the shared environment', () => {
-    expect([...functionIds(service.template).keys()].sort()).toEqual(FUNCTION_KEYS);
-    for (const key of FUNCTION_KEYS) {
+  it('has a function per task, a cron trigger per cron task, the poller, producers and events-api', () => {
+    expect(keys).toEqual(expectedKeys('poller'));
+  });
+
+  it.each(registry.tasks.map((task) => [task.name, taskFunctionKey(task.name)]))(
+    'runs task %s in function %s, whose generated handler builds createTaskHandler for it',
+    async (name, key) => {
+      const { Properties } = functionResource(service.template, key);
+
+      expect(Properties.Handler).toBe(`${ENTRY_DIR}/${key}.handler`);
+      expect(
+        factoryTask(await handlerSource(Properties.Handler as string), 'createTaskHandler'),
+      ).toBe(name);
+    },
+  );
+
+  it('triggers every cron task from one cron-* function at its translated schedule', async () => {
+    const rules = scheduleRules(service.template);
+    for (const [index, task] of CRON_TASKS.entries()) {
+      const key = CRON_KEYS[index] as string;
+      const handler = functionResource(service.template, key).Properties.Handler as string;
+
+      expect(factoryTask(await handlerSource(handler), 'createCronHandler')).toBe(task.name);
+      expect(rules.filter(([target]) => target === key)).toEqual([
+        [key, expression(task.schedule), 'ENABLED'],
+      ]);
+    }
+  });
+
+  it('declares every function on nodejs22.x with the shared environment, and the poller its visibility timeout', () => {
+    for (const key of keys) {
       const { Properties } = functionResource(service.template, key);
       expect(Properties.Runtime, key).toBe('nodejs22.x');
-      expect(Properties.Handler, key).toBe(`functions/${key}.handler`);
-      expect(Properties.Environment, key).toEqual({
-        Variables: {
-          BROKER_URL: 'redis://127.0.0.1:6379/0',
-          STORE_URL: 'redis://127.0.0.1:6379/0',
-          CRON_LOCK_URL: '',
-          FUNCTION_PREFIX: PREFIX,
-          ...functionConfig(key).environment,
-        },
-      });
+      expect(environmentOf(service.template, key), key).toEqual(
+        key === 'poller' ? { ...SHARED_ENV, BROKER_VISIBILITY_TIMEOUT: '960' } : SHARED_ENV,
+      );
     }
+    expectPollerVisibilityBeyondTimeout(service.template);
+  });
+
+  it('times every task function out before the poller stops taking', () => {
+    for (const key of TASK_KEYS) {
+      const timeout = functionResource(service.template, key).Properties.Timeout as number;
+      expect(timeout * 1000, key).toBeLessThan(POLLER_STOP_TAKING_AT_MS);
+    }
+    expect(
+      (functionResource(service.template, 'poller').Properties.Timeout as number) * 1000,
+    ).toBeGreaterThan(POLLER_STOP_TAKING_AT_MS);
   });
 
   it('routes POST /tasks/{name} to producer-http and the events API to events-api', () => {
     const { template } = service;
-    const keys = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
+    const ids = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
     const integrations = new Map(
       resourcesOfType(template, 'AWS::ApiGatewayV2::Integration').map(([id, resource]) => [
         id,
-        keys.get((resource.Properties.IntegrationUri as GetAtt)['Fn::GetAtt'][0]),
+        ids.get((resource.Properties.IntegrationUri as GetAtt)['Fn::GetAtt'][0]),
       ]),
     );
     const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, resource]) => {
@@ -410,19 +387,13 @@ describe('osls package, Redis (the defaults)', () => {
     expect(auth['POST /tasks/{name}']).toBe('AWS_IAM');
   });
 
-  it('runs the poller every minute and each cron-* function at the schedule of its task', () => {
+  it('runs the poller every minute, and only the poller and cron-* functions on schedules', () => {
     const rules = scheduleRules(service.template);
-    const cronRules = rules.filter(([key]) => key?.startsWith('cron-'));
 
     expect(rules.filter(([key]) => !key?.startsWith('cron-'))).toEqual([
       ['poller', 'rate(1 minute)', 'ENABLED'],
     ]);
-    expect(cronRules.map(([key]) => key).sort()).toEqual(
-      FUNCTION_KEYS.filter((key) => key.startsWith('cron-')),
-    );
-    expect(cronRules.map(([, rate, state]) => `${rate} ${state}`).sort()).toEqual(
-      CRON_TASKS.map((task) => `${expression(task.schedule)} ENABLED`).sort(),
-    );
+    expect(rules.map(([key]) => key).sort()).toEqual([...CRON_KEYS, 'poller'].sort());
     expect(resourcesOfType(service.template, 'AWS::Scheduler::Schedule')).toEqual([]);
   });
 
@@ -430,47 +401,29 @@ describe('osls package, Redis (the defaults)', () => {
     expectNoReservedConcurrency(service.template);
   });
 
-  it('gives the poller a visibility timeout beyond its timeout, and no other function one', () => {
-    expectPollerVisibilityBeyondTimeout(service.template);
-    for (const key of FUNCTION_KEYS.filter((name) => name !== 'poller')) {
-      const { Properties } = functionResource(service.template, key);
-      const env = (Properties.Environment as { Variables: Record<string, string> }).Variables;
-      expect(env.BROKER_VISIBILITY_TIMEOUT, key).toBeUndefined();
-    }
-  });
-
-  it('maps no RabbitMQ event source and merges no infra/ fragment', () => {
+  it('maps no RabbitMQ event source, merges no infra/ fragment, and has no conditions', () => {
     const types = Object.values(service.template.Resources).map((resource) => resource.Type);
 
     expect(types).not.toContain('AWS::Lambda::EventSourceMapping');
     expect(types.filter((type) => /AmazonMQ|ElastiCache|SecretsManager/.test(type))).toEqual([]);
+    expect(service.template.Conditions).toBeUndefined();
   });
 
-  it('lets only the poller and dispatcher roles invoke functions, exactly the task functions', () => {
-    const { template } = service;
-    const invoking = iamStatements(template).filter(({ statement }) =>
-      actions(statement).some((action) => action === '*' || action.startsWith('lambda:')),
+  it('lets only the poller role invoke functions, exactly the task functions', () => {
+    expectOnlyInvoker(service.template, 'poller');
+  });
+
+  it('gives no role Amazon MQ, Secrets Manager or EC2 permissions', () => {
+    const found = iamStatements(service.template).filter(({ statement }) =>
+      actions(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
     );
 
-    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
-    expect(invoking.map(({ holder }) => holder).sort()).toEqual(
-      [roleOf(template, 'dispatcher'), roleOf(template, 'poller')].sort(),
-    );
-    for (const { statement } of invoking) {
-      expect(statement).toEqual({
-        Effect: 'Allow',
-        Action: 'lambda:InvokeFunction',
-        Resource: TASK_KEYS.map((key) => functionArn(key)),
-      });
-    }
-    for (const key of FUNCTION_KEYS.filter((name) => name !== 'poller' && name !== 'dispatcher')) {
-      expect(roleOf(template, key), key).toBe('FunctionRole');
-    }
+    expect(found).toEqual([]);
   });
 
   it('zips one minified ES module per function and leaves the AWS SDK to the runtime', async () => {
     const sizes: Record<string, string> = {};
-    for (const key of FUNCTION_KEYS) {
+    for (const key of keys) {
       const bundle = await bundleOf(service, key);
       const zipped = (await stat(path.join(service.dir, `${key}.zip`))).size;
 
@@ -489,7 +442,7 @@ describe('osls package, Redis (the defaults)', () => {
   });
 
   it('builds each function with the Redis broker only, and task functions with no broker', async () => {
-    for (const key of FUNCTION_KEYS) {
+    for (const key of keys) {
       const bundle = (await bundleOf(service, key)).toString('utf8');
 
       expect(bundle, key).not.toContain(AMQPLIB_MARK);
@@ -502,7 +455,7 @@ describe('osls package, Redis (the defaults)', () => {
     const dir = await temporaryDir('sls-bundles-');
     // The runtime provides @aws-sdk/*; the project's node_modules stands in for it.
     await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-    for (const key of FUNCTION_KEYS) {
+    for (const key of keys) {
       const file = path.join(dir, key, `${key}.mjs`);
       await mkdir(path.dirname(file));
       await writeFile(file, await bundleOf(service, key));
@@ -526,6 +479,7 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
   beforeAll(async () => {
     service = await packageService({
       broker: 'rabbitmq',
+      brokerUrl: RABBITMQ_URL,
       rabbitmqArn: RABBITMQ_ARN,
       rabbitmqSecretArn: RABBITMQ_SECRET_ARN,
       rabbitmqBatchSize: '25',
@@ -539,8 +493,30 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
     expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
   });
 
+  it('has the dispatcher instead of the poller, and the same other functions', () => {
+    const keys = [...functionIds(service.template).keys()].sort();
+
+    expect(keys).toEqual(expectedKeys('dispatcher'));
+    for (const key of keys) {
+      expect(environmentOf(service.template, key), key).toEqual({
+        ...SHARED_ENV,
+        BROKER_URL: RABBITMQ_URL,
+      });
+    }
+  });
+
+  it('times every task function out before the dispatcher gives up', () => {
+    const dispatcher = functionResource(service.template, 'dispatcher').Properties
+      .Timeout as number;
+
+    for (const key of TASK_KEYS) {
+      const timeout = functionResource(service.template, key).Properties.Timeout as number;
+      expect(timeout, key).toBeLessThan(dispatcher);
+    }
+  });
+
   it('builds the dispatcher and producers with the RabbitMQ broker only', async () => {
-    for (const key of ['dispatcher', 'producer-http', 'producer-invoke']) {
+    for (const key of ['dispatcher', ...PRODUCER_KEYS]) {
       const bundle = (await bundleOf(service, key)).toString('utf8');
 
       expect(bundle, key).toContain(AMQPLIB_MARK);
@@ -576,23 +552,15 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
       ['secretsmanager:GetSecretValue', RABBITMQ_SECRET_ARN],
       ['ec2:CreateNetworkInterface', '*'],
     ]);
-    expect(service.template.Conditions?.UseRabbitMq).toEqual({
-      'Fn::Equals': ['rabbitmq', 'rabbitmq'],
-    });
   });
 
-  it('reserves concurrency for no function', () => {
+  it('lets only the dispatcher role invoke functions, exactly the task functions', () => {
+    expectOnlyInvoker(service.template, 'dispatcher');
+  });
+
+  it('reserves concurrency for no function, and schedules only the cron triggers', () => {
     expectNoReservedConcurrency(service.template);
-  });
-
-  it('keeps the poller schedule but disables it, since the event source drains the queue', () => {
-    const rules = scheduleRules(service.template);
-
-    expect(rules.find(([key]) => key === 'poller')).toEqual([
-      'poller',
-      'rate(1 minute)',
-      'DISABLED',
-    ]);
+    expect(scheduleRules(service.template).map(([key]) => key)).toEqual(CRON_KEYS);
   });
 
   it('merges an Amazon MQ for RabbitMQ broker whose user comes from a generated secret', () => {

@@ -2,16 +2,22 @@
  * `serverless-celery dlq list|show|replay|purge`: the dead-letter stores of the app's queues.
  * `replay` re-publishes entries (same id, retries reset, no eta or expiry); `purge` deletes them,
  * after a confirmation on a terminal, or with `--yes`. Long replays and purges show progress on
- * standard error.
+ * standard error. `list` and `show` name the broker they read, in tables and in `--json`.
  */
 import type { Command } from 'commander';
 import type { Broker, DeadLetterEntry, DeadLetterFilter } from '../../brokers/broker.js';
 import { queuesOf } from '../app-loader.js';
-import { chooseBroker, withBroker } from '../broker-choice.js';
+import { type BrokerIdentity, chooseBroker, withBroker } from '../broker-choice.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT_CODES, UsageError } from '../exit-codes.js';
 import { type CommonOptions, nameList, positiveInteger, withCommonOptions } from '../options.js';
-import { formatDeadLetter, formatDeadLetterTable, progress } from '../output.js';
+import {
+  deadLettersJson,
+  describeBroker,
+  formatDeadLetter,
+  formatDeadLetterTable,
+  progress,
+} from '../output.js';
 
 /** Entries replayed or purged per broker call; progress is reported between calls. */
 export const CHUNK = 200;
@@ -76,7 +82,7 @@ export function registerDlq(
 /** `dlq list`: newest first across the queues, at most `--limit`. */
 export async function runDlqList(context: CliContext, options: DlqOptions): Promise<number> {
   const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-  return withQueues(context, options, async (broker, queues) => {
+  return withQueues(context, options, async (broker, queues, identity) => {
     let total = 0;
     const entries: DeadLetterEntry[] = [];
     for (const queue of queues) {
@@ -88,13 +94,13 @@ export async function runDlqList(context: CliContext, options: DlqOptions): Prom
     }
     const shown = entries.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
     if (options.json) {
-      context.stdout(`${JSON.stringify(shown, null, 2)}\n`);
+      context.stdout(deadLettersJson(shown, identity));
     } else if (shown.length === 0) {
       context.stdout(
-        `no dead letters${options.task ? ` of task ${options.task}` : ''} in ${queues.join(', ')}\n`,
+        `no dead letters${options.task ? ` of task ${options.task}` : ''} in ${queues.join(', ')} on ${describeBroker(identity)}\n`,
       );
     } else {
-      context.stdout(formatDeadLetterTable(shown));
+      context.stdout(formatDeadLetterTable(shown, identity));
       const order = broker.kind === 'redis' ? 'newest' : 'oldest';
       context.stderr(
         `${shown.length} shown of ${total} dead letter(s)` +
@@ -112,7 +118,7 @@ export async function runDlqShow(
   id: string,
   options: DlqOptions,
 ): Promise<number> {
-  return withQueues(context, options, async (broker, queues) => {
+  return withQueues(context, options, async (broker, queues, identity) => {
     const found: DeadLetterEntry[] = [];
     for (const queue of queues) {
       const count = (await broker.stats(queue)).deadLettered;
@@ -121,12 +127,14 @@ export async function runDlqShow(
     }
     if (found.length === 0) {
       throw new CliError(
-        `no dead letter with id ${id} in ${queues.join(', ')} (\`serverless-celery dlq list\` shows the ids)`,
+        `no dead letter with id ${id} in ${queues.join(', ')} on ${describeBroker(identity)} (\`serverless-celery dlq list\` shows the ids)`,
         EXIT_CODES.failure,
       );
     }
     context.stdout(
-      options.json ? `${JSON.stringify(found, null, 2)}\n` : found.map(formatDeadLetter).join('\n'),
+      options.json
+        ? deadLettersJson(found, identity)
+        : found.map((entry) => formatDeadLetter(entry, identity)).join('\n'),
     );
     return EXIT_CODES.ok;
   });
@@ -189,11 +197,12 @@ export async function runDlqPurge(context: CliContext, options: DlqOptions): Pro
 async function withQueues(
   context: CliContext,
   options: DlqOptions,
-  work: (broker: Broker, queues: string[]) => Promise<number>,
+  work: (broker: Broker, queues: string[], identity: BrokerIdentity) => Promise<number>,
 ): Promise<number> {
   const app = await context.loadApp(options.app);
   const queues = queuesOf(context, app, options.queue);
-  return withBroker(chooseBroker(context, app, options.broker), (broker) => work(broker, queues));
+  const choice = chooseBroker(context, app, options.broker);
+  return withBroker(choice, (broker) => work(broker, queues, choice.identity));
 }
 
 /**

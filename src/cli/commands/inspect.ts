@@ -1,6 +1,7 @@
 /**
  * `serverless-celery inspect`: per queue, how many messages are ready, held by consumers,
- * delayed and dead-lettered (`broker.stats`); a table for people, `--json` for scripts.
+ * delayed and dead-lettered (`broker.stats`); a table for people, `--json` for scripts, both
+ * naming the broker they read.
  */
 import type { Command } from 'commander';
 import type { QueueStats } from '../../brokers/broker.js';
@@ -49,9 +50,7 @@ export async function runInspect(context: CliContext, options: InspectOptions): 
     const stats: QueueStats[] = [];
     for (const queue of queues) stats.push(await broker.stats(queue));
     context.stdout(
-      options.json
-        ? statsJson(stats, broker.kind, choice.label)
-        : formatStatsTable(stats, broker.kind),
+      options.json ? statsJson(stats, choice.identity) : formatStatsTable(stats, choice.identity),
     );
   });
   return EXIT_CODES.ok;

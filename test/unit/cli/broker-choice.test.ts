@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { START_RABBITMQ, START_REDIS, startHint } from '../../../src/cli/broker-choice.js';
+import {
+  type BrokerIdentity,
+  identifyBroker,
+  START_RABBITMQ,
+  START_REDIS,
+  startHint,
+} from '../../../src/cli/broker-choice.js';
 import { sleep } from '../../../src/cli/context.js';
 
 describe('startHint', () => {
@@ -18,6 +24,43 @@ describe('startHint', () => {
     ['not a url', 'redis', 'connection refused', null],
   ] as const)('%s, %s, %j → %s', (url, kind, reason, hint) => {
     expect(startHint(url, kind, reason)).toBe(hint);
+  });
+});
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+describe('identifyBroker', () => {
+  it.each<[string, DistributiveOmit<BrokerIdentity, 'source'>]>([
+    [
+      'redis://:s3cret@127.0.0.1:6379/3',
+      { kind: 'redis', host: '127.0.0.1', port: 6379, db: 3, tls: false },
+    ],
+    ['redis://cache', { kind: 'redis', host: 'cache', port: 6379, db: 0, tls: false }],
+    [
+      'rediss://u:p@cache.internal:6380/1?visibility_timeout=960',
+      { kind: 'redis', host: 'cache.internal', port: 6380, db: 1, tls: true },
+    ],
+    [
+      'amqp://guest:guest@127.0.0.1:5672/',
+      { kind: 'rabbitmq', host: '127.0.0.1', port: 5672, vhost: '/', tls: false },
+    ],
+    [
+      'amqps://u:p@b-1.mq.eu-west-1.amazonaws.com/sc%2Ftest',
+      {
+        kind: 'rabbitmq',
+        host: 'b-1.mq.eu-west-1.amazonaws.com',
+        port: 5671,
+        vhost: 'sc/test',
+        tls: true,
+      },
+    ],
+  ])('names %s by host, port and db or vhost only', (url, expected) => {
+    // Act
+    const identity = identifyBroker(url, 'BROKER_URL');
+
+    // Assess
+    expect(identity).toEqual({ ...expected, source: 'BROKER_URL' });
+    expect(JSON.stringify(identity)).not.toMatch(/s3cret|guest|"p"/);
   });
 });
 

@@ -218,7 +218,11 @@ describe('cron', () => {
   it('refuses a lock URL that is neither Redis nor RabbitMQ, and an app with no cron task', async () => {
     // Prepare
     const noCron = createRegistry({ tasks: [app.add], queues: [{ name: 'jobs' }] });
-    const badLock = testContext({ registry: app.registry, broker: fakeBroker() });
+    const badLock = testContext({
+      registry: app.registry,
+      broker: fakeBroker(),
+      env: { BROKER_URL: 'redis://127.0.0.1:6379/0' },
+    });
     const empty = testContext({ registry: noCron, broker: fakeBroker() });
 
     // Act

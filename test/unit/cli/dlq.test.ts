@@ -7,6 +7,9 @@ import { testContext } from '../../helpers/cli.js';
 import { type FakeBroker, fakeBroker } from '../../helpers/lambda.js';
 
 const app = createCliApp({ queue: 'jobs', prefix: 'app' });
+/** A broker named, so that no note about the default one is written. */
+const ENV = { BROKER_URL: 'redis://127.0.0.1:6379/4' };
+const HEADING = 'broker: Redis 127.0.0.1:6379 db 4';
 
 function entry(index: number, overrides: Partial<DeadLetterEntry> = {}): DeadLetterEntry {
   return {
@@ -67,7 +70,7 @@ describe('dlq list', () => {
   it('shows the newest entries first, at most --limit, and says how many there are', async () => {
     // Prepare
     const broker = dlqBroker([entry(1), entry(2), entry(3)]);
-    const context = testContext({ registry: app.registry, broker });
+    const context = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     const code = await main(['dlq', 'list', '--limit', '2'], context);
@@ -75,36 +78,47 @@ describe('dlq list', () => {
     // Assess
     expect(code).toBe(0);
     const lines = context.out().trimEnd().split('\n');
-    expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toBe(HEADING);
+    expect(lines[2]).toMatch(
       /^2025-01-01T00:00:03\.000Z\s+jobs\s+excluded\s+app\.fail\s+id-3\s+0\s+TypeError: the payload has no body$/,
     );
-    expect(lines[2]).toContain('id-2');
+    expect(lines[3]).toContain('id-2');
     expect(context.err()).toContain('2 shown of 3 dead letter(s) (the newest of each queue)');
   });
 
   it('filters by task and prints JSON for scripts', async () => {
     // Prepare
     const broker = dlqBroker([entry(1), entry(2, { task: 'app.add' }), entry(3)]);
-    const context = testContext({ registry: app.registry, broker });
+    const context = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     await main(['dlq', 'list', '--task', 'app.add', '--json'], context);
 
     // Assess
-    expect(JSON.parse(context.out())).toEqual([entry(2, { task: 'app.add' })]);
+    expect(JSON.parse(context.out())).toEqual({
+      broker: {
+        kind: 'redis',
+        host: '127.0.0.1',
+        port: 6379,
+        db: 4,
+        tls: false,
+        source: 'BROKER_URL',
+      },
+      entries: [entry(2, { task: 'app.add' })],
+    });
   });
 
   it('says so when there is nothing', async () => {
     // Prepare
-    const context = testContext({ registry: app.registry, broker: dlqBroker([]) });
+    const context = testContext({ env: ENV, registry: app.registry, broker: dlqBroker([]) });
 
     // Act
     const code = await main(['dlq', 'list'], context);
 
     // Assess
     expect(code).toBe(0);
-    expect(context.out()).toBe('no dead letters in jobs\n');
+    expect(context.out()).toBe('no dead letters in jobs on Redis 127.0.0.1:6379 db 4\n');
   });
 });
 
@@ -112,6 +126,7 @@ describe('dlq show', () => {
   it('prints one entry in full, raw message included', async () => {
     // Prepare
     const context = testContext({
+      env: ENV,
       registry: app.registry,
       broker: dlqBroker([entry(1), entry(2)]),
     });
@@ -121,13 +136,18 @@ describe('dlq show', () => {
 
     // Assess
     expect(code).toBe(0);
+    expect(context.out()).toContain(`broker:           ${HEADING.slice(8)}\n`);
     expect(context.out()).toContain('id:               id-1\n');
     expect(context.out()).toContain('raw message:\n{\n  "n": 1\n}\n');
   });
 
   it('exits 1 naming the queues searched when no entry has the id', async () => {
     // Prepare
-    const context = testContext({ registry: app.registry, broker: dlqBroker([entry(1)]) });
+    const context = testContext({
+      env: ENV,
+      registry: app.registry,
+      broker: dlqBroker([entry(1)]),
+    });
 
     // Act
     const code = await main(['dlq', 'show', 'id-9'], context);
@@ -142,7 +162,7 @@ describe('dlq replay', () => {
   it('replays every entry and prints how many', async () => {
     // Prepare
     const broker = dlqBroker([entry(1), entry(2)]);
-    const context = testContext({ registry: app.registry, broker });
+    const context = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     const code = await main(['dlq', 'replay'], context);
@@ -158,7 +178,7 @@ describe('dlq replay', () => {
     // Prepare
     const total = CHUNK * 2 + 10;
     const broker = dlqBroker(Array.from({ length: total }, (_, index) => entry(index)));
-    const context = testContext({ registry: app.registry, broker });
+    const context = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     await main(['dlq', 'replay', '--task', 'app.fail'], context);
@@ -178,7 +198,7 @@ describe('dlq replay', () => {
   it('honours --limit, oldest first', async () => {
     // Prepare
     const broker = dlqBroker([entry(1), entry(2, { task: 'app.add' }), entry(3), entry(4)]);
-    const limited = testContext({ registry: app.registry, broker });
+    const limited = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     await main(['dlq', 'replay', '--limit', '2'], limited);
@@ -193,7 +213,7 @@ describe('dlq purge', () => {
   it('refuses without --yes when standard input is not a terminal, before touching the broker', async () => {
     // Prepare
     const broker = dlqBroker([entry(1)]);
-    const context = testContext({ registry: app.registry, broker, stdinIsTTY: false });
+    const context = testContext({ env: ENV, registry: app.registry, broker, stdinIsTTY: false });
 
     // Act
     const code = await main(['dlq', 'purge'], context);
@@ -215,6 +235,7 @@ describe('dlq purge', () => {
     // Prepare
     const broker = dlqBroker([entry(1)]);
     const context = testContext({
+      env: ENV,
       registry: app.registry,
       broker,
       stdinIsTTY: true,
@@ -233,7 +254,7 @@ describe('dlq purge', () => {
   it('purges everything in one call with --yes, and asks nothing', async () => {
     // Prepare
     const broker = dlqBroker([entry(1), entry(2)]);
-    const context = testContext({ registry: app.registry, broker });
+    const context = testContext({ env: ENV, registry: app.registry, broker });
 
     // Act
     const code = await main(['dlq', 'purge', '--yes'], context);
@@ -253,6 +274,7 @@ describe('dlq purge', () => {
       entry(3, { task: 'app.add' }),
     ]);
     const context = testContext({
+      env: ENV,
       registry: app.registry,
       broker,
       stdinIsTTY: true,
@@ -274,6 +296,7 @@ describe('dlq purge', () => {
   it('has nothing to ask when the stores are empty', async () => {
     // Prepare
     const context = testContext({
+      env: ENV,
       registry: app.registry,
       broker: dlqBroker([]),
       stdinIsTTY: true,

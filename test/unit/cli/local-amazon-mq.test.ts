@@ -1,26 +1,35 @@
-import type { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { ConsumeMessage } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRmqEvent, type RmqEvent } from '../../../src/brokers/rabbitmq/amazon-mq-event.js';
 import {
-  type FeederBatch,
   type FeederChannel,
   type FeederConnection,
-  feederBatchLines,
+  localDispatcher,
   runAmazonMqFeeder,
 } from '../../../src/cli/local-amazon-mq.js';
 import { toRmqEvent, vhostOf } from '../../../src/cli/local-amazon-mq-event.js';
 import { encodeAmqpMessage, untypeAmqpValue } from '../../../src/core/amqp-codec.js';
+import { BrokerError } from '../../../src/core/errors.js';
 import { createTaskMessage, type TaskMessage } from '../../../src/core/message.js';
 import { createRegistry } from '../../../src/core/registry.js';
 import { defineTask } from '../../../src/core/task.js';
+import type { WorkerEvent } from '../../../src/worker/dispatch.js';
 import { rmqEventMessageOf } from '../../helpers/amazon-mq-event.js';
-import { lambdaPayload, payloadText } from '../../helpers/lambda.js';
+import { RetryableError } from '../../helpers/factories.js';
+import { fakeBroker, inProcessInvoker } from '../../helpers/lambda.js';
 
 const QUEUE = 'events';
 const URL = 'amqp://guest:guest@127.0.0.1:5672/sc-unit';
 const saveEvent = defineTask({ name: 'ingest.save_event', queue: QUEUE }, () => null);
 const registry = createRegistry({ tasks: [saveEvent], queues: [{ name: QUEUE }] });
+const flaky = defineTask(
+  { name: 'ingest.flaky', queue: QUEUE, retry: { on: [RetryableError] }, defaultRetryDelay: 5 },
+  (kwargs) => {
+    if (kwargs.fail) throw new RetryableError('store busy');
+    return 'saved';
+  },
+);
+const flakyRegistry = createRegistry({ tasks: [flaky], queues: [{ name: QUEUE }] });
 
 function taskMessage(index: number): TaskMessage {
   return createTaskMessage({
@@ -114,22 +123,14 @@ function fakeConnection() {
   };
 }
 
-/** A Lambda client standing in for serverless-offline's endpoint: answers what `answer` says. */
-function fakeDispatcher(answer: (event: RmqEvent) => Promise<{ error?: string; body: unknown }>) {
+/** A dispatcher standing in for the real one: answers (or throws) what `answer` says. */
+function fakeDispatcher(answer: (event: RmqEvent) => Promise<unknown>) {
   const events: RmqEvent[] = [];
   return {
     events,
-    client: {
-      async send(command: InvokeCommand) {
-        const event = JSON.parse(payloadText(command)) as RmqEvent;
-        events.push(event);
-        const { error, body } = await answer(event);
-        return {
-          StatusCode: 200,
-          Payload: lambdaPayload(JSON.stringify(body)),
-          ...(error ? { FunctionError: error } : {}),
-        };
-      },
+    async dispatch(event: RmqEvent) {
+      events.push(event);
+      return answer(event);
     },
   };
 }
@@ -147,21 +148,18 @@ function startFeeder(
   const fake = fakeConnection();
   const stop = new AbortController();
   stops.push(stop);
-  const batches: FeederBatch[] = [];
   const warnings: string[] = [];
   const done = runAmazonMqFeeder({
     url: URL,
     registry,
-    client: dispatcher.client,
-    functionName: 'svc-dev-dispatcher',
+    dispatch: dispatcher.dispatch,
     signal: stop.signal,
-    onBatch: (batch) => batches.push(batch),
     warn: (message) => warnings.push(message),
     connect: async () => fake.connection,
     batchWindowMs: 20,
     ...options,
   });
-  return { fake, stop, batches, warnings, done };
+  return { fake, stop, warnings, done };
 }
 
 async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
@@ -230,9 +228,9 @@ describe('runAmazonMqFeeder', () => {
     });
     const dispatcher = fakeDispatcher(async () => {
       await answered;
-      return { body: { succeeded: 2 } };
+      return { succeeded: 2 };
     });
-    const { fake, stop, batches, done } = startFeeder(dispatcher);
+    const { fake, stop, warnings, done } = startFeeder(dispatcher);
 
     await until(() => fake.consuming);
     fake.deliver(consumed(taskMessage(1), 1));
@@ -248,7 +246,7 @@ describe('runAmazonMqFeeder', () => {
 
     expect(fake.acked).toEqual([1, 2]);
     expect(fake.requeued).toEqual([]);
-    expect(batches.map((batch) => batch.result)).toEqual([{ ok: true, counts: { succeeded: 2 } }]);
+    expect(warnings).toEqual([]);
   });
 
   it('sends at most batchSize messages per event, one event at a time', async () => {
@@ -259,8 +257,7 @@ describe('runAmazonMqFeeder', () => {
       most = Math.max(most, inFlight);
       await new Promise((resolve) => setTimeout(resolve, 5));
       inFlight--;
-      const count = Object.values(event.rmqMessagesByQueue).flat().length;
-      return { body: { succeeded: count } };
+      return { succeeded: Object.values(event.rmqMessagesByQueue).flat().length };
     });
     const { fake, stop, done } = startFeeder(dispatcher, { batchSize: 10 });
 
@@ -278,30 +275,28 @@ describe('runAmazonMqFeeder', () => {
   });
 
   it('returns a batch to the queue when the dispatcher fails', async () => {
-    const dispatcher = fakeDispatcher(async () => ({
-      error: 'Unhandled',
-      body: { errorMessage: 'boom' },
-    }));
-    const { fake, stop, batches, done } = startFeeder(dispatcher);
+    const dispatcher = fakeDispatcher(async () => {
+      throw new BrokerError('RabbitMQ at 127.0.0.1:5672/: publish failed: channel closed');
+    });
+    const { fake, stop, warnings, done } = startFeeder(dispatcher);
 
     await until(() => fake.consuming);
     fake.deliver(consumed(taskMessage(1), 7));
-    await until(() => batches.length === 1);
+    await until(() => warnings.length === 1);
     // The feeder waits before handing the batch back (no tight loop on a failing function);
     // stopping cuts the wait short.
     stop.abort();
     await done;
 
-    expect(batches[0]?.result).toEqual({
-      ok: false,
-      error: expect.stringContaining('svc-dev-dispatcher failed (Unhandled)'),
-    });
+    expect(warnings).toEqual([
+      'events: the dispatcher failed, 1 message(s) go back to the queue: RabbitMQ at 127.0.0.1:5672/: publish failed: channel closed',
+    ]);
     expect(fake.acked).toEqual([]);
     expect(fake.requeued).toEqual([7]);
   });
 
   it('on stop, cancels its consumer, returns what it holds, and closes the connection', async () => {
-    const dispatcher = fakeDispatcher(async () => ({ body: { succeeded: 1 } }));
+    const dispatcher = fakeDispatcher(async () => ({ succeeded: 1 }));
     const { fake, stop, done } = startFeeder(dispatcher, { batchWindowMs: 60_000 });
 
     await until(() => fake.consuming);
@@ -317,31 +312,45 @@ describe('runAmazonMqFeeder', () => {
   });
 });
 
-describe('feederBatchLines', () => {
-  const messages = [taskMessage(1), taskMessage(2)];
-  const event = toRmqEvent(QUEUE, '/', [
-    consumed(messages[0] as TaskMessage, 1),
-    consumed(messages[1] as TaskMessage, 2),
-  ]);
+describe('localDispatcher', () => {
+  it('runs each message in its task function and reports every one of them on its own', async () => {
+    // Prepare
+    const broker = fakeBroker({ kind: 'rabbitmq' });
+    const client = inProcessInvoker(flakyRegistry, { prefix: 'svc-dev-' });
+    const events: WorkerEvent[] = [];
+    const dispatch = localDispatcher({
+      registry: flakyRegistry,
+      broker,
+      client,
+      functionPrefix: 'svc-dev-',
+      onOutcome: (event) => events.push(event),
+    });
+    const ok = flaky.createMessage({ kwargs: { fail: false } });
+    const failing = flaky.createMessage({ kwargs: { fail: true } });
 
-  it.each([
-    [{ ok: true, counts: { succeeded: 2 } }, 'succeeded'],
-    [{ ok: true, counts: { succeeded: 1, retry: 1 } }, 'in a batch of succeeded 1, retry 1'],
-    [
-      { ok: false, error: 'timed out' },
-      'dispatcher failed, batch returned to the queue: timed out',
-    ],
-  ] as const)('describes every message of a batch answered %j as %s', (result, outcome) => {
-    const lines = feederBatchLines({ queue: QUEUE, event, durationMs: 12, result });
+    // Act
+    const counts = await dispatch(toRmqEvent(QUEUE, '/', [consumed(ok, 1), consumed(failing, 2)]));
 
-    expect(lines).toEqual(
-      messages.map(({ id }) => ({
-        task: 'ingest.save_event',
-        id,
-        attempt: 1,
-        outcome,
-        durationMs: 12,
-      })),
+    // Assess
+    expect(counts).toEqual({ succeeded: 1, retry: 1 });
+    expect(new Set(client.calls.map((call) => call.functionName))).toEqual(
+      new Set(['svc-dev-task-ingest-flaky']),
     );
+    const byId = new Map(
+      events.map((event) => [
+        event.delivery.result.ok ? event.delivery.result.message.id : '?',
+        event.outcome,
+      ]),
+    );
+    expect(byId.get(ok.id)).toMatchObject({ kind: 'succeeded' });
+    expect(byId.get(failing.id)).toMatchObject({
+      kind: 'retry',
+      errorType: 'RetryableError',
+      errorMessage: 'store busy',
+    });
+    // The retry goes back through the delay levels, due after the task's delay.
+    expect(broker.published.map((message) => [message.id, message.retries])).toEqual([
+      [failing.id, 1],
+    ]);
   });
 });

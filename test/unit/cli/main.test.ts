@@ -176,6 +176,10 @@ describe('main: brokers', () => {
       kind: 'redis',
       url: 'redis://127.0.0.1:6379/0',
     });
+    expect(fallback.err()).toBe(
+      'note: no --broker and no BROKER_URL: using the local Redis redis://127.0.0.1:6379/0\n',
+    );
+    expect(flagged.err() + fromEnv.err()).toBe('');
   });
 
   it('explains an unreachable local broker in one line, password hidden, with the command that starts one (exit 69)', async () => {
@@ -319,11 +323,19 @@ describe('main: inspect', () => {
 
     // Assess
     expect(table.out()).toBe(
-      'QUEUE  READY  UNACKED  DELAYED  DEAD\njobs       0        0        0     0\n',
+      'broker: Redis 127.0.0.1:6379 db 0 (default: no --broker, no BROKER_URL)\n' +
+        'QUEUE  READY  UNACKED  DELAYED  DEAD\njobs       0        0        0     0\n',
     );
+    expect(json.out()).not.toContain('pw');
     expect(JSON.parse(json.out())).toEqual({
-      broker: 'redis://:***@127.0.0.1:6379/3',
-      kind: 'redis',
+      broker: {
+        kind: 'redis',
+        host: '127.0.0.1',
+        port: 6379,
+        db: 3,
+        tls: false,
+        source: '--broker',
+      },
       queues: [
         { queue: 'jobs', ready: 0, unacked: 0, delayed: 0, deadLettered: 0 },
         { queue: 'other', ready: 0, unacked: 0, delayed: 0, deadLettered: 0 },

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetterEntry } from '../../../src/brokers/broker.js';
+import type { BrokerIdentity } from '../../../src/cli/broker-choice.js';
 import {
+  deadLettersJson,
+  describeBroker,
+  describeOutcome,
   formatDeadLetter,
   formatDeadLetterTable,
   formatDuration,
@@ -18,6 +22,22 @@ import { deliveryOf, undecodableDelivery } from '../../helpers/lambda.js';
 
 const app = createCliApp({ queue: 'jobs', prefix: 'app' });
 const NOW = new Date('2025-03-01T12:00:01.234Z');
+const REDIS: BrokerIdentity = {
+  kind: 'redis',
+  host: '127.0.0.1',
+  port: 6379,
+  db: 3,
+  tls: false,
+  source: 'BROKER_URL',
+};
+const RABBIT: BrokerIdentity = {
+  kind: 'rabbitmq',
+  host: 'h',
+  port: 5672,
+  vhost: '/',
+  tls: false,
+  source: '--broker',
+};
 
 function deadLetter(overrides: Partial<DeadLetterEntry> = {}): DeadLetterEntry {
   return {
@@ -129,6 +149,11 @@ describe('formatWorkerEvent', () => {
       { kind: 'duplicate', why: 'already-done', durationMs: 2 },
       /skipped as a duplicate \(already-done\) in 2 ms$/,
     ],
+    [
+      'release',
+      { kind: 'released', detail: 'the deadline came first' },
+      /put back unrun \(the deadline came first\)$/,
+    ],
   ];
 
   it.each(cases)('shows a %s with the time, task[id] and retries', (_, outcome, expected) => {
@@ -163,27 +188,98 @@ describe('formatWorkerEvent', () => {
   });
 });
 
+describe('describeOutcome', () => {
+  it('names the reason of a dead letter without an error by its detail', () => {
+    // Act
+    const text = describeOutcome(
+      {
+        kind: 'dead',
+        reason: { reason: 'expired', detail: 'expired at 12:00', task: 't', id: 'i', retries: 0 },
+        durationMs: 0,
+      },
+      NOW,
+    );
+
+    // Assess
+    expect(text).toBe('dead-lettered: expired (expired at 12:00) after 0 ms');
+  });
+
+  it('never shows a negative delay for a retry already due', () => {
+    // Act
+    const text = describeOutcome(
+      {
+        kind: 'retry',
+        dueAt: '2025-03-01T12:00:00.000Z',
+        errorType: 'E',
+        errorMessage: 'm',
+        durationMs: 1,
+      },
+      NOW,
+    );
+
+    // Assess
+    expect(text).toBe('retry in 0 ms after 1 ms (E: m)');
+  });
+});
+
+describe('describeBroker', () => {
+  it.each<[BrokerIdentity, string]>([
+    [REDIS, 'Redis 127.0.0.1:6379 db 3'],
+    [
+      { kind: 'redis', host: 'cache', port: 6380, db: 0, tls: true, source: 'default' },
+      'Redis (TLS) cache:6380 db 0 (default: no --broker, no BROKER_URL)',
+    ],
+    [RABBIT, 'RabbitMQ h:5672 vhost /'],
+  ])('names %j as "%s"', (broker, text) => {
+    expect(describeBroker(broker)).toBe(text);
+  });
+});
+
 describe('formatStatsTable and statsJson', () => {
   const stats = [{ queue: 'jobs', ready: 2, unacked: 1, delayed: 3, deadLettered: 4 }];
 
-  it('shows every count on Redis', () => {
-    expect(formatStatsTable(stats, 'redis')).toBe(
-      'QUEUE  READY  UNACKED  DELAYED  DEAD\njobs       2        1        3     4\n',
+  it('shows every count on Redis, under the broker read', () => {
+    expect(formatStatsTable(stats, REDIS)).toBe(
+      'broker: Redis 127.0.0.1:6379 db 3\n' +
+        'QUEUE  READY  UNACKED  DELAYED  DEAD\njobs       2        1        3     4\n',
     );
   });
 
   it("marks RabbitMQ's unacked count unknown and says why", () => {
     // Act
-    const table = formatStatsTable(stats, 'rabbitmq');
-    const json = JSON.parse(statsJson(stats, 'rabbitmq', 'amqp://guest:***@h/'));
+    const table = formatStatsTable(stats, RABBIT);
+    const json = JSON.parse(statsJson(stats, RABBIT));
 
     // Assess
+    expect(table.split('\n')[0]).toBe('broker: RabbitMQ h:5672 vhost /');
     expect(table).toMatch(/^jobs\s+2\s+-\s+3\s+4$/m);
     expect(table).toContain("AMQP does not report other consumers' holds");
     expect(json).toEqual({
-      broker: 'amqp://guest:***@h/',
-      kind: 'rabbitmq',
+      broker: {
+        kind: 'rabbitmq',
+        host: 'h',
+        port: 5672,
+        vhost: '/',
+        tls: false,
+        source: '--broker',
+      },
       queues: [{ queue: 'jobs', ready: 2, unacked: null, delayed: 3, deadLettered: 4 }],
+    });
+  });
+});
+
+describe('deadLettersJson', () => {
+  it('names the broker beside the entries', () => {
+    expect(JSON.parse(deadLettersJson([deadLetter()], REDIS))).toEqual({
+      broker: {
+        kind: 'redis',
+        host: '127.0.0.1',
+        port: 6379,
+        db: 3,
+        tls: false,
+        source: 'BROKER_URL',
+      },
+      entries: [deadLetter()],
     });
   });
 });
@@ -191,13 +287,23 @@ describe('formatStatsTable and statsJson', () => {
 describe('formatDeadLetterTable', () => {
   it('shows time, queue, reason, task, id, retries and the error, cut to fit', () => {
     // Act
-    const table = formatDeadLetterTable([
-      deadLetter({ errorMessage: 'x'.repeat(200) }),
-      deadLetter({ id: null, task: null, retries: null, errorType: undefined, detail: 'not JSON' }),
-    ]);
+    const table = formatDeadLetterTable(
+      [
+        deadLetter({ errorMessage: 'x'.repeat(200) }),
+        deadLetter({
+          id: null,
+          task: null,
+          retries: null,
+          errorType: undefined,
+          detail: 'not JSON',
+        }),
+      ],
+      REDIS,
+    );
 
     // Assess
-    const [header, first, second] = table.split('\n');
+    const [broker, header, first, second] = table.split('\n');
+    expect(broker).toBe('broker: Redis 127.0.0.1:6379 db 3');
     expect(header).toMatch(/^TIME\s+QUEUE\s+REASON\s+TASK\s+ID\s+RETRIES\s+ERROR$/);
     expect(first).toMatch(
       /^2025-03-01T12:00:00\.000Z\s+jobs\s+excluded\s+app\.fail\s+id-1\s+0\s+TypeError: x+…$/,
@@ -214,9 +320,10 @@ describe('formatDeadLetter', () => {
     const raw = encodeRedisMessage(message).envelope;
 
     // Act
-    const text = formatDeadLetter(deadLetter({ raw, id: message.id }));
+    const text = formatDeadLetter(deadLetter({ raw, id: message.id }), RABBIT);
 
     // Assess
+    expect(text.split('\n')[0]).toBe('broker:           RabbitMQ h:5672 vhost /');
     expect(text).toContain(`id:               ${message.id}`);
     expect(text).toContain('error:            TypeError: the payload has no body');
     expect(text).toContain('dead-lettered at: 2025-03-01T12:00:00.000Z');
@@ -225,7 +332,7 @@ describe('formatDeadLetter', () => {
   });
 
   it('prints a raw message that is not JSON exactly as stored', () => {
-    expect(formatDeadLetter(deadLetter({ raw: '\x80pickle' }))).toMatch(
+    expect(formatDeadLetter(deadLetter({ raw: '\x80pickle' }), REDIS)).toMatch(
       /raw message:\n\x80pickle\n$/,
     );
   });

@@ -1,0 +1,174 @@
+/**
+ * `serverless-celery dev`: the user's service on this machine, in one command. serverless-offline
+ * runs every function of the service's `serverless.yml` (HTTP API, Lambda Invoke API, schedule
+ * events), and this process plays the part AWS plays for the queues:
+ *
+ * - Redis: the `poller` function's loop, invoking each task's function through
+ *   serverless-offline's Lambda endpoint with the AWS SDK, exactly as the deployed poller does.
+ *   The scheduled poller inside serverless-offline is switched off (`pollerSchedule=false`): it
+ *   would race this one, and serverless-offline knows no reserved concurrency;
+ * - RabbitMQ: the Amazon MQ event source, which serverless-offline ignores: batches framed as
+ *   `aws:rmq` events for the deployed dispatcher, acknowledged once it succeeded.
+ *
+ * One line per settled message on standard output; everything else (serverless-offline's own
+ * output, the banner, warnings) on standard error. SIGINT/SIGTERM: the poller settles what it
+ * holds, then serverless-offline stops, exit 0. The session itself is `local-dev.ts`.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { brokerKindOf } from '../../config/broker-config.js';
+import { queuesOf } from '../app-loader.js';
+import { type BrokerChoice, chooseBroker } from '../broker-choice.js';
+import type { CliContext } from '../context.js';
+import { AppConfigError, UsageError } from '../exit-codes.js';
+import { type CommonOptions, positiveInteger, withCommonOptions } from '../options.js';
+
+/** Options of `dev`. */
+export interface DevOptions extends CommonOptions {
+  /** serverless-offline's HTTP API. @defaultValue 3000 if free, else any free port */
+  readonly httpPort?: number;
+  /** serverless-offline's Lambda Invoke API. @defaultValue 3002 if free, else any free port */
+  readonly lambdaPort?: number;
+  /** @defaultValue `dev` */
+  readonly stage?: string;
+  /** The service's configuration, relative to the current directory. @defaultValue `serverless.yml` */
+  readonly config?: string;
+  /** More `serverless.yml` params, `name=value`; they override `dev`'s own. */
+  readonly param?: readonly string[];
+}
+
+/**
+ * The `serverless.yml` params `dev` passes to serverless-offline, for a service that wires its
+ * `custom.celery` to params as the demo does: `broker` (`redis` or `rabbitmq`: the client the
+ * bundles carry), `brokerUrl` and `cronLockUrl` (read by the functions at cold start),
+ * `pollerSchedule: false` (the scheduled poller would race the local one) and `producerAuth:
+ * none` (serverless-offline cannot start with an `aws_iam` authorizer).
+ */
+export function devParams(choice: BrokerChoice, cronLockUrl: string): Record<string, string> {
+  return {
+    broker: choice.identity.kind,
+    brokerUrl: choice.url,
+    cronLockUrl,
+    pollerSchedule: 'false',
+    producerAuth: 'none',
+  };
+}
+
+/**
+ * Environment variable `dev` sets for the framework's process: what the serverless-celery plugin
+ * needs to know of this run (a JSON {@link DevSettings}), so that a service whose
+ * `custom.celery` names no params of its own runs locally as it is.
+ */
+export const DEV_ENV = 'SERVERLESS_CELERY_DEV';
+
+/** The value of {@link DEV_ENV}: the plugin applies it over `custom.celery`. */
+export interface DevSettings {
+  /** `custom.celery.broker`. */
+  readonly broker: { readonly kind: 'redis' | 'rabbitmq'; readonly url: string };
+  /** `custom.celery.cron.lockUrl`. */
+  readonly cronLockUrl: string;
+  /** `custom.celery.poller.scheduleEnabled`: the local poller drains the queues instead. */
+  readonly pollerSchedule: false;
+  /** `custom.celery.producers.http.auth`: serverless-offline has no `aws_iam` authorizer. */
+  readonly producerAuth: 'none';
+}
+
+/** The {@link DEV_ENV} value of a run. */
+export function devSettings(choice: BrokerChoice, cronLockUrl: string): DevSettings {
+  return {
+    broker: { kind: choice.identity.kind, url: choice.url },
+    cronLockUrl,
+    pollerSchedule: false,
+    producerAuth: 'none',
+  };
+}
+
+/** Adds `dev` to the program. */
+export function registerDev(
+  program: Command,
+  context: CliContext,
+  done: (code: number) => void,
+): void {
+  withCommonOptions(
+    program
+      .command('dev')
+      .description(
+        "run the service on serverless-offline and feed it the app's queues, a line per message",
+      ),
+  )
+    .option('--http-port <n>', 'HTTP API port (default: 3000 if free, else any free one)', port)
+    .option('--lambda-port <n>', 'Lambda Invoke API port (default: 3002 if free, else any)', port)
+    .option('--stage <stage>', 'stage: the function names are <service>-<stage>-…', 'dev')
+    .option('--config <file>', "the service's configuration", 'serverless.yml')
+    .option(
+      '--param <name=value>',
+      'a serverless.yml param for serverless-offline (repeatable)',
+      collectParam,
+      [],
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  serverless-celery dev --app ./src/app.ts --broker amqp://guest:guest@127.0.0.1:5672/',
+    )
+    .action(async (options: DevOptions) => {
+      done(await runDev(context, options));
+    });
+}
+
+/**
+ * Runs `dev` until a shutdown signal.
+ *
+ * @returns 0 after a clean stop; 1 when serverless-offline did not start or died
+ * @throws UsageError for one port given twice; AppConfigError for a missing configuration, one
+ *   without a literal service name, or no Serverless Framework installed; UnavailableError for an
+ *   unreachable broker or a taken port
+ * @example
+ * process.exitCode = await runDev(processContext(), { app: './src/app.ts', httpPort: 4000 });
+ */
+export async function runDev(context: CliContext, options: DevOptions): Promise<number> {
+  const started = performance.now();
+  if (options.httpPort !== undefined && options.httpPort === options.lambdaPort) {
+    throw new UsageError('--http-port and --lambda-port must differ');
+  }
+  const app = await context.loadApp(options.app);
+  const queues = queuesOf(context, app, undefined);
+  const choice = chooseBroker(context, app, options.broker);
+  const cronLockUrl = context.env.CRON_LOCK_URL || choice.url;
+  if (!brokerKindOf(cronLockUrl)) {
+    throw new AppConfigError('CRON_LOCK_URL: the cron lock needs a redis:// or amqp:// URL');
+  }
+  // serverless-offline, the AWS SDK and the poller are loaded for this command only.
+  const { runDevSession } = await import('../local-dev.js');
+  return runDevSession(context, {
+    registry: app.registry,
+    queues,
+    choice,
+    config: options.config ?? 'serverless.yml',
+    stage: options.stage ?? 'dev',
+    ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),
+    ...(options.lambdaPort === undefined ? {} : { lambdaPort: options.lambdaPort }),
+    params: { ...devParams(choice, cronLockUrl), ...paramsOf(options.param ?? []) },
+    env: { [DEV_ENV]: JSON.stringify(devSettings(choice, cronLockUrl)) },
+    started,
+  });
+}
+
+/** A TCP port, 1–65535. */
+function port(value: string): number {
+  const parsed = positiveInteger(value);
+  if (parsed > 65_535) throw new InvalidArgumentError('expected a port, 1 to 65535.');
+  return parsed;
+}
+
+/** Collects repeated `--param name=value`. */
+function collectParam(value: string, previous: readonly string[]): string[] {
+  if (!/^[A-Za-z0-9_.-]+=/.test(value)) {
+    throw new InvalidArgumentError('expected name=value, e.g. storeUrl=redis://127.0.0.1:6379/0.');
+  }
+  return [...previous, value];
+}
+
+function paramsOf(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+}
