@@ -6,9 +6,10 @@
  * (one message) with a fake context. Node's own start-up is left out, as Lambda bills it to the
  * runtime.
  *
- * Two sets: the demo's functions (`functions/*.ts`, Redis, as `npx osls package` builds them;
- * each carries the demo's Redis store) and the framework's functions for an app of one no-op
- * task (`bench/lambda/noop-app.ts`), per broker: what serverless-celery itself costs.
+ * Two sets: the demo's functions (the plugin's generated entries and `functions/*.ts`, Redis, as
+ * `npx osls package` builds them; each carries the demo's Redis store) and the framework's
+ * functions for an app of one no-op task (`bench/lambda/noop-app.ts`), per broker: what
+ * serverless-celery itself costs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -18,6 +19,10 @@ import { promisify } from 'node:util';
 import { build, type Metafile } from 'esbuild';
 import { createTaskMessage } from '../src/core/message.js';
 import { toRawDelivery } from '../src/core/wire.js';
+import { parseCeleryConfig } from '../src/serverless/celery-config.js';
+import { ENTRY_DIR, entrySource } from '../src/serverless/function-entries.js';
+import { loadAppModule } from '../src/serverless/load-app-module.js';
+import { planFunctions } from '../src/serverless/plan-functions.js';
 import { BENCH_DIR, type Figure, log, measure, REDIS_URL, round, runScript } from './harness.js';
 
 const run = promisify(execFile);
@@ -25,8 +30,13 @@ const ROOT = join(BENCH_DIR, '..');
 
 type DeployedBroker = 'redis' | 'rabbitmq';
 
-/** Where a function's code comes from: a file, or the text of an entry beside noop-app.ts. */
-type EntrySource = { readonly file: string } | { readonly contents: string };
+/**
+ * Where a function's code comes from: a file, or the text of an entry resolved from `resolveDir`
+ * (beside noop-app.ts unless said otherwise).
+ */
+type EntrySource =
+  | { readonly file: string }
+  | { readonly contents: string; readonly resolveDir?: string };
 
 /** serverless.yml's `custom.esbuild`, as serverless-esbuild hands it to esbuild. */
 async function bundle(
@@ -41,7 +51,7 @@ async function bundle(
       : {
           stdin: {
             contents: source.contents,
-            resolveDir: join(BENCH_DIR, 'lambda'),
+            resolveDir: source.resolveDir ?? join(BENCH_DIR, 'lambda'),
             sourcefile: `${name}.ts`,
             loader: 'ts',
           },
@@ -178,16 +188,39 @@ async function coldInit(file: string, task: string, kwargs: Record<string, strin
   };
 }
 
+/**
+ * The demo's functions as `npx osls package` builds them (Redis): the entries the plugin
+ * generates from the demo's registry (src/serverless/function-entries.ts), and its own
+ * `functions/*.ts`.
+ */
+async function demoFunctions(): Promise<[string, DeployedBroker, EntrySource][]> {
+  const app = await loadAppModule('./src/demo/app.ts', ROOT);
+  const config = parseCeleryConfig({ app: './src/demo/app.ts', broker: { kind: 'redis' } });
+  const plan = planFunctions(app.registry, config, {
+    service: 'serverless-celery',
+    stage: 'dev',
+    providerTimeout: 30,
+  });
+  const resolveDir = join(ROOT, ENTRY_DIR);
+  const generated = plan.functions.map((fn): [string, DeployedBroker, EntrySource] => [
+    fn.key,
+    'redis',
+    { contents: entrySource(fn, app, ROOT), resolveDir },
+  ]);
+  const own = (await readdir(join(ROOT, 'functions')))
+    .filter((name) => name.endsWith('.ts'))
+    .map((name): [string, DeployedBroker, EntrySource] => [
+      basename(name, '.ts'),
+      'redis',
+      { file: join(ROOT, 'functions', name) },
+    ]);
+  return [...generated, ...own];
+}
+
 await runScript('lambda-cost', async (add) => {
   const outdir = await mkdtemp(join(tmpdir(), 'sc-bench-lambda-'));
   try {
-    const demo = (await readdir(join(ROOT, 'functions')))
-      .filter((name) => name.endsWith('.ts'))
-      .map((name): [string, DeployedBroker, EntrySource] => [
-        basename(name, '.ts'),
-        'redis',
-        { file: join(ROOT, 'functions', name) },
-      ]);
+    const demo = await demoFunctions();
     const built = new Map<string, string>();
     for (const [name, broker, source] of [...demo, ...NOOP_FUNCTIONS]) {
       const { file, metafile } = await bundle(name, source, broker, outdir);

@@ -14,6 +14,13 @@ import module from 'node:module';
 
 // Node ≥ 22.1 keeps the compiled code of the CLI's modules on disk: later runs start faster.
 module.enableCompileCache?.();
+// `serverless-celery dlq list | head`: the reader went away, so nothing more can be shown. Node
+// would throw EPIPE from the next write as an uncaught error; end quietly instead, as Unix
+// tools do.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 const checkout = existsSync(new URL('./main.ts', import.meta.url));
 if (checkout) (await import('tsx/esm/api')).register();
 const { main } = await import(checkout ? './main.ts' : '../../dist/cli/main.js');

@@ -31,6 +31,7 @@ import {
 } from './bundling.js';
 import { type CeleryConfig, celeryConfigJsonSchema, parseCeleryConfig } from './celery-config.js';
 import { celeryRoles } from './celery-roles.js';
+import { devSettingsFromEnv, withDevSettings } from './dev-settings.js';
 import { entryHandler, writeEntries } from './function-entries.js';
 import { type AppModule, loadAppModule } from './load-app-module.js';
 import { type CeleryPlan, planFunctions } from './plan-functions.js';
@@ -97,7 +98,10 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
   /** Loads the app, adds its functions, and gives serverless-esbuild its settings. */
   async #initialize(): Promise<void> {
     const { service, config: frameworkConfig } = this.#serverless;
-    const config = parseCeleryConfig(service.custom?.celery);
+    const written = parseCeleryConfig(service.custom?.celery);
+    // Under `serverless-celery dev`, its broker and local settings win over custom.celery.
+    const dev = devSettingsFromEnv();
+    const config = dev ? withDevSettings(written, dev) : written;
     const serviceDir =
       this.#serverless.serviceDir ??
       frameworkConfig.serviceDir ??

@@ -16,6 +16,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { brokerKindOf } from '../../config/broker-config.js';
+import { DEV_ENV, type DevSettings } from '../../serverless/dev-settings.js';
 import { queuesOf } from '../app-loader.js';
 import { type BrokerChoice, chooseBroker } from '../broker-choice.js';
 import type { CliContext } from '../context.js';
@@ -51,25 +52,6 @@ export function devParams(choice: BrokerChoice, cronLockUrl: string): Record<str
     pollerSchedule: 'false',
     producerAuth: 'none',
   };
-}
-
-/**
- * Environment variable `dev` sets for the framework's process: what the serverless-celery plugin
- * needs to know of this run (a JSON {@link DevSettings}), so that a service whose
- * `custom.celery` names no params of its own runs locally as it is.
- */
-export const DEV_ENV = 'SERVERLESS_CELERY_DEV';
-
-/** The value of {@link DEV_ENV}: the plugin applies it over `custom.celery`. */
-export interface DevSettings {
-  /** `custom.celery.broker`. */
-  readonly broker: { readonly kind: 'redis' | 'rabbitmq'; readonly url: string };
-  /** `custom.celery.cron.lockUrl`. */
-  readonly cronLockUrl: string;
-  /** `custom.celery.poller.scheduleEnabled`: the local poller drains the queues instead. */
-  readonly pollerSchedule: false;
-  /** `custom.celery.producers.http.auth`: serverless-offline has no `aws_iam` authorizer. */
-  readonly producerAuth: 'none';
 }
 
 /** The {@link DEV_ENV} value of a run. */

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEV_ENV, type DevSettings } from '../../../src/cli/commands/dev.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { main } from '../../../src/cli/main.js';
 import { BrokerError } from '../../../src/core/errors.js';
+import { DEV_ENV, type DevSettings } from '../../../src/serverless/dev-settings.js';
 import { createCliApp } from '../../fixtures-app/cli-app.js';
 import {
   type FakeOffline,

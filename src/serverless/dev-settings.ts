@@ -1,0 +1,73 @@
+/**
+ * What `serverless-celery dev` tells the plugin about a local run, through one environment
+ * variable of the framework's process: the broker it drains, where cron locks live, that the
+ * poller's schedule stays off (a local poller drains instead) and that the HTTP producer takes
+ * unsigned requests (serverless-offline has no `aws_iam` authorizer). Applied over
+ * `custom.celery`, so a user's service runs locally as it is written, params or not.
+ */
+import * as z from 'zod/mini';
+import { InvalidConfigError } from '../core/errors.js';
+import { safeParse, toFieldIssues } from '../core/zod-issues.js';
+import type { CeleryConfig } from './celery-config.js';
+
+/** The environment variable `dev` sets for the framework's process. */
+export const DEV_ENV = 'SERVERLESS_CELERY_DEV';
+
+const devSettingsSchema = z.strictObject({
+  /** `custom.celery.broker`: the broker `dev` drains. */
+  broker: z.strictObject({
+    kind: z.enum(['redis', 'rabbitmq']),
+    url: z.string().check(z.minLength(1)),
+  }),
+  /** `custom.celery.cron.lockUrl`; empty: the broker holds the locks. */
+  cronLockUrl: z.string(),
+  /** `custom.celery.poller.scheduleEnabled`. */
+  pollerSchedule: z.literal(false),
+  /** `custom.celery.producers.http.auth`. */
+  producerAuth: z.literal('none'),
+});
+
+/** The value of {@link DEV_ENV}, as JSON. */
+export type DevSettings = z.output<typeof devSettingsSchema>;
+
+/**
+ * The dev settings in `env`, or undefined outside `dev`.
+ *
+ * @throws InvalidConfigError naming {@link DEV_ENV} when its value is not what `dev` writes
+ */
+export function devSettingsFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): DevSettings | undefined {
+  const text = env[DEV_ENV];
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidConfigError(DEV_ENV, [{ path: '', message: 'is not JSON' }]);
+  }
+  const parsed = safeParse(devSettingsSchema, value);
+  if (!parsed.success) throw new InvalidConfigError(DEV_ENV, toFieldIssues(parsed.error));
+  return parsed.data;
+}
+
+/**
+ * `config` as a `dev` run needs it: its broker (the URL only, or the other kind without an
+ * Amazon MQ event source), cron lock, poller schedule off and producer auth `none`.
+ */
+export function withDevSettings(config: CeleryConfig, dev: DevSettings): CeleryConfig {
+  const broker: CeleryConfig['broker'] =
+    dev.broker.kind === config.broker.kind
+      ? { ...config.broker, url: dev.broker.url }
+      : { kind: dev.broker.kind, url: dev.broker.url };
+  return {
+    ...config,
+    broker,
+    cron: { ...config.cron, ...(dev.cronLockUrl ? { lockUrl: dev.cronLockUrl } : {}) },
+    poller: { ...config.poller, scheduleEnabled: dev.pollerSchedule },
+    producers: {
+      ...config.producers,
+      http: { ...config.producers.http, auth: dev.producerAuth },
+    },
+  };
+}
