@@ -6,12 +6,13 @@
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline/promises';
 import type { Broker } from '../brokers/broker.js';
-import { type CreateBrokerOptions, createBroker } from '../brokers/create-broker.js';
-import type { BrokerConfigInput } from '../config/broker-config.js';
-import { type TickLock, tickLockAt } from '../lambda/cron-handler.js';
+import type { CreateBrokerOptions } from '../brokers/create-broker.js';
+import { type BrokerConfigInput, parseBrokerConfig } from '../config/broker-config.js';
+import type { TickLock } from '../lambda/cron-handler.js';
 import type { LambdaInvoker } from '../lambda/lambda-executor.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { EXIT_CODES } from './exit-codes.js';
+import { lazyBroker, lazyTickLock } from './lazy-broker.js';
 import type { LocalOffline, OfflineOptions } from './local-offline.js';
 
 /**
@@ -112,9 +113,9 @@ export function processContext(): CliContext {
       };
     },
     loadApp: (spec) => loadApp(spec, { cwd: process.cwd(), env }),
-    createBroker,
+    createBroker: (config, options) => lazyBroker(parseBrokerConfig(config), options),
     lambdaClient: (endpoint) => defaultLambdaClient(endpoint, env),
-    tickLock: tickLockAt,
+    tickLock: lazyTickLock,
     offline: {
       start: async (options) => (await import('./local-offline.js')).OfflineProcess.start(options),
       lambdaClient: async (endpoint) =>

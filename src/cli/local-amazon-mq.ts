@@ -15,10 +15,11 @@
  * which a dispatcher function answering counts per kind could not.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConsumeMessage, connect } from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
 import type { Context } from 'aws-lambda';
 import type { Broker } from '../brokers/broker.js';
 import type { RmqEvent } from '../brokers/rabbitmq/amazon-mq-event.js';
+import { amqplibConnect } from '../brokers/rabbitmq/amqp-connect.js';
 import { RabbitMqBroker } from '../brokers/rabbitmq/rabbitmq-broker.js';
 import {
   declareDelayTopology,
@@ -160,7 +161,8 @@ export async function runAmazonMqFeeder(options: AmazonMqFeederOptions): Promise
   const queues = options.queues ?? options.registry.queues.map((queue) => queue.name);
   const vhost = vhostOf(config.url);
   const open =
-    options.connect ?? ((url: string) => connect(url, { timeout: config.connectTimeoutMs }));
+    options.connect ??
+    ((url: string) => amqplibConnect(url, { noDelay: true, timeout: config.connectTimeoutMs }));
   let failures = 0;
   while (!options.signal.aborted) {
     let connection: FeederConnection | undefined;

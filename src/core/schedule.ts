@@ -71,3 +71,20 @@ export function nextRuns(schedule: Schedule, from: Date, count = 1): Date[] {
   }
   return new Cron(schedule.expression, { paused: true, timezone: 'UTC' }).nextRuns(count, from);
 }
+
+/** The seconds between two ticks of a schedule: Celery beat's default `expires`. */
+export function scheduleInterval(schedule: Schedule, from = new Date()): number {
+  if (schedule.kind === 'rate') return schedule.seconds;
+  const [first, second] = nextRuns(schedule, from, 2);
+  return ((second as Date).getTime() - (first as Date).getTime()) / 1000;
+}
+
+/**
+ * The lock key of one tick of one task. The Lambda function and `serverless-celery cron` use the
+ * same key, so the two publish a tick once between them.
+ *
+ * @param tick - the tick's minute, ISO 8601 (`2025-01-01T12:00:00.000Z`)
+ */
+export function cronTickKey(task: string, tick: string): string {
+  return `_sc.cron.${task}.${tick}`;
+}

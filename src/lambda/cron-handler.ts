@@ -11,7 +11,7 @@ import { redisOnceStore } from '../brokers/redis/redis-once-store.js';
 import { brokerKindOf, DEFAULT_BROKER_URL } from '../config/broker-config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
-import { nextRuns, type Schedule } from '../core/schedule.js';
+import { cronTickKey, type Schedule, scheduleInterval } from '../core/schedule.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** A scheduled event: EventBridge's has `time`; anything else ticks at the current minute. */
@@ -57,6 +57,8 @@ export function tickLockAt(url: string): TickLock {
   });
 }
 
+export { cronTickKey, scheduleInterval } from '../core/schedule.js';
+
 /** Options of {@link createCronHandler}. */
 export interface CronHandlerOptions {
   /**
@@ -64,23 +66,6 @@ export interface CronHandlerOptions {
    * RabbitMQ (the broker holds its own locks), else the local Redis
    */
   readonly lock?: TickLock;
-}
-
-/** The seconds between two ticks of a schedule: Celery beat's default `expires`. */
-export function scheduleInterval(schedule: Schedule, from = new Date()): number {
-  if (schedule.kind === 'rate') return schedule.seconds;
-  const [first, second] = nextRuns(schedule, from, 2);
-  return ((second as Date).getTime() - (first as Date).getTime()) / 1000;
-}
-
-/**
- * The lock key of one tick of one task. The Lambda function and `serverless-celery cron` use the
- * same key, so the two publish a tick once between them.
- *
- * @param tick - the tick's minute, ISO 8601 (`2025-01-01T12:00:00.000Z`)
- */
-export function cronTickKey(task: string, tick: string): string {
-  return `_sc.cron.${task}.${tick}`;
 }
 
 /** Builds the handler that publishes cron task `task` on each tick. */

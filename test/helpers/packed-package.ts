@@ -2,10 +2,11 @@
  * The package as a user gets it: `npm pack` of this repository (its `prepack` builds `dist/`),
  * installed with `npm install <tarball>` into a fresh folder of the OS temp directory, outside
  * this repository, so nothing resolves to its sources or its `node_modules`. Dependencies come
- * from the npm registry (or npm's cache of it). Used by `test/integration/package-install.test.ts`
- * and `bench/cli-start.ts`.
+ * from the npm registry (or npm's cache of it). Used by `test/integration/package-install.test.ts`,
+ * `test/integration/example-project.test.ts` (which installs `examples/orders-service` from its
+ * own package.json) and `bench/cli-start.ts`.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -97,6 +98,22 @@ export async function installProject(
   return directory;
 }
 
+/**
+ * Installs the dependencies `directory`'s own package.json lists (a project copied with its
+ * package.json, such as an example under `examples/`), as `npm install` there would.
+ *
+ * @returns `directory`
+ */
+export async function installDependencies(directory: string): Promise<string> {
+  // The cache first: the registry is asked only for what the cache lacks.
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd: directory,
+    env: npmFreeEnv(),
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return directory;
+}
+
 /** What a finished command did. */
 export interface CommandResult {
   readonly code: number;
@@ -132,4 +149,93 @@ export async function runIn(
       ms: performance.now() - started,
     };
   }
+}
+
+/** A command running in the background. */
+export interface RunningCommand {
+  readonly child: ChildProcess;
+  /** Output so far. */
+  stdout(): string;
+  stderr(): string;
+  /**
+   * Resolves with the first line of `stream` (stdout unless given) matching `pattern`; rejects
+   * after `timeoutMs` (30 s unless given) or once the process has exited without one.
+   */
+  waitForLine(
+    pattern: RegExp,
+    options?: { stream?: 'stdout' | 'stderr'; timeoutMs?: number },
+  ): Promise<string>;
+  /** Sends `signal` (to this process only) unless it has exited, and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `command` in `cwd` in the background, with npm's variables left out as in {@link runIn}. */
+export function startIn(
+  cwd: string,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): RunningCommand {
+  const child = spawn(command, [...args], {
+    cwd,
+    env: npmFreeEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  // Set at 'close', once both streams have ended: at 'exit' the last output may still be coming.
+  let closed = false;
+  const listeners = new Set<() => void>();
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const listener of [...listeners]) listener();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const listener of [...listeners]) listener();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        closed = true;
+        for (const listener of [...listeners]) listener();
+        resolve({ code, signal });
+      });
+    },
+  );
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitForLine(pattern, { stream = 'stdout', timeoutMs = 30_000 } = {}) {
+      return new Promise((resolve, reject) => {
+        const fail = (why: string) =>
+          reject(
+            new Error(
+              `${why}: no ${stream} line matching ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+            ),
+          );
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          fail(`${timeoutMs} ms passed`);
+        }, timeoutMs);
+        function check(): void {
+          const text = stream === 'stdout' ? stdout : stderr;
+          const line = text.split('\n').find((candidate) => pattern.test(candidate));
+          if (line === undefined && !closed) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          if (line === undefined) fail(`exited (${child.exitCode ?? child.signalCode})`);
+          else resolve(line);
+        }
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }

@@ -6,14 +6,7 @@
  * `consumer_timeout` never bites); dead-letters into `<queue>.dlq` with the reason in headers.
  * A lost connection or channel is re-opened on the next operation.
  */
-import {
-  type Channel,
-  type ChannelModel,
-  type ConfirmChannel,
-  type ConsumeMessage,
-  connect,
-  type GetMessage,
-} from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import type { RabbitMqBrokerConfig } from '../../config/broker-config.js';
 import {
   decodeAmqpMessage,
@@ -38,6 +31,7 @@ import type {
   ReceiveOptions,
   SettleItem,
 } from '../broker.js';
+import { type AmqpConnect, amqplibConnect } from './amqp-connect.js';
 import { AMQP_REPLY, explainAmqpFailure, hasAmqpReply } from './amqp-failure.js';
 import { ChannelHolds } from './channel-holds.js';
 import { deadLetterHeaders, readDeadLetterHeaders } from './dead-letter-headers.js';
@@ -51,11 +45,7 @@ import {
   explainDeclareError,
 } from './topology.js';
 
-/** amqplib's `connect`, as the broker calls it. */
-export type AmqpConnect = (
-  url: string,
-  socketOptions: { readonly noDelay: boolean; readonly timeout: number },
-) => Promise<ChannelModel>;
+export type { AmqpConnect } from './amqp-connect.js';
 
 /** Options of {@link RabbitMqBroker}. Undeclared queues are declared as Celery does. */
 export interface RabbitMqBrokerOptions extends BrokerOptionsBase {
@@ -101,7 +91,7 @@ export class RabbitMqBroker implements Broker {
     this.#logger = options.logger ?? console;
     this.#now = options.now ?? Date.now;
     this.#delays = new DelayTopology(options.config.delayPrefix);
-    this.#connect = options.connect ?? connect;
+    this.#connect = options.connect ?? amqplibConnect;
   }
 
   /** Names of the delay topology in use. */

@@ -9,10 +9,10 @@
  * Each call opens a connection of its own and closes it: claims are rare (one per tick), and a
  * Lambda container frozen between ticks would otherwise wake up holding a dead socket.
  */
-import { connect, type Options } from 'amqplib';
+import type { Options } from 'amqplib';
 import type { OnceStore } from '../../core/once-store.js';
+import { type AmqpConnect, amqplibConnect } from './amqp-connect.js';
 import { AMQP_REPLY, hasAmqpReply } from './amqp-failure.js';
-import type { AmqpConnect } from './rabbitmq-broker.js';
 
 /** Options of {@link rabbitMqOnceStore}. */
 export interface RabbitMqOnceStoreOptions {
@@ -43,7 +43,7 @@ export function rabbitMqOnceStore(
   url: string,
   options: RabbitMqOnceStoreOptions = {},
 ): OnceStore & { close(): Promise<void> } {
-  const open = options.connect ?? connect;
+  const open = options.connect ?? amqplibConnect;
   const socketOptions = { noDelay: true, timeout: options.connectTimeoutMs ?? 10_000 };
   const withConnection = async <T>(
     work: (connection: Awaited<ReturnType<AmqpConnect>>) => Promise<T>,

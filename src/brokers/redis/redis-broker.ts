@@ -33,6 +33,7 @@ import type {
   SettleItem,
 } from '../broker.js';
 import { RedisKeys } from './keys.js';
+import { loadRedisClient } from './redis-client.js';
 import { connectRedis, redisFailure, type ScriptedRedis } from './redis-connection.js';
 
 /** Options of {@link RedisBroker}. Undeclared queues dead-letter into `<queue>.dlq`. */
@@ -549,7 +550,10 @@ export class RedisBroker implements Broker {
   /** The main connection, created on first use; warns once if Redis may evict broker keys. */
   async #connection(action: string): Promise<ScriptedRedis> {
     if (this.#closed) throw new Error('the Redis broker is closed');
-    this.#client ??= this.#connect('main');
+    if (!this.#client) {
+      await loadRedisClient();
+      this.#client ??= this.#connect('main');
+    }
     const client = this.#client;
     this.#ready ??= this.#checkEvictionPolicy(client).catch((error: unknown) => {
       this.#ready = undefined;

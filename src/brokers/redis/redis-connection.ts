@@ -2,13 +2,14 @@
  * ioredis connections made from a broker URL, with errors a person can act on and no secret in
  * them. Commands fail fast when Redis is down (a producer answers 503 rather than hanging).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { describeEndpoint } from '../../config/broker-config.js';
 import { BrokerError } from '../../core/errors.js';
 import { PROMOTE_LUA } from './lua/promote.js';
 import { RECEIVE_LUA } from './lua/receive.js';
 import { REPLAY_ONE_LUA } from './lua/replay-one.js';
 import { DEAD_LETTER_ONE_LUA, RELEASE_MUTEX_LUA, RESTORE_ONE_LUA } from './lua/restore-one.js';
+import { loadedRedisClient } from './redis-client.js';
 
 /** Our Lua scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
 export interface ScriptCommands {
@@ -34,7 +35,8 @@ export interface RedisConnectOptions {
 }
 
 /**
- * Creates a lazily connecting client with our scripts.
+ * Creates a lazily connecting client with our scripts; ioredis must be loaded first
+ * (`loadRedisClient`).
  *
  * Connection problems are remembered so that a failing command can say why (refused, timed out,
  * wrong password) and where (`host:port/db`), never with the password.
@@ -54,7 +56,7 @@ export function connectRedis(options: RedisConnectOptions): {
     // ioredis turns TLS on for rediss:// by itself; these only say which certificate to trust.
     ...(options.tls && options.url.startsWith('rediss://') ? { tls: tlsOptions(options.tls) } : {}),
   };
-  const client = new Redis(options.url, redisOptions) as ScriptedRedis;
+  const client = new (loadedRedisClient())(options.url, redisOptions) as ScriptedRedis;
   // Without a listener ioredis reports connection errors as unhandled 'error' events.
   client.on('error', (error: Error) => {
     lastError = error;

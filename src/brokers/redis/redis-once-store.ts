@@ -2,8 +2,9 @@
  * {@link OnceStore} on Redis: `SET key 1 NX EX ttl`, as Sentry's scheduler and `at_most_once`
  * tasks do. One lazily created connection per store.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { OnceStore } from '../../core/once-store.js';
+import { loadRedisClient } from './redis-client.js';
 
 /**
  * A Redis-backed {@link OnceStore}; keys get `prefix` (kombu's `global_keyprefix`, if any).
@@ -18,18 +19,20 @@ export function redisOnceStore(
   prefix = '',
 ): OnceStore & { close(): Promise<void> } {
   let redis: Redis | undefined;
-  const client = () => {
+  const client = async () => {
     if (!redis) {
-      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const RedisClient = await loadRedisClient();
+      // Another call may have created it while ioredis was loading.
+      redis ??= new RedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
       // Without a listener ioredis reports failed reconnects as unhandled 'error' events; the
       // failing command rejects with the reason, and that is where it is reported.
-      redis.on('error', () => {});
+      if (redis.listenerCount('error') === 0) redis.on('error', () => {});
     }
     return redis;
   };
   return {
     async claim(key, ttlSeconds) {
-      const reply = await client().set(
+      const reply = await (await client()).set(
         `${prefix}${key}`,
         '1',
         'EX',
@@ -38,9 +41,9 @@ export function redisOnceStore(
       );
       return reply === 'OK';
     },
-    exists: async (key) => (await client().exists(`${prefix}${key}`)) === 1,
+    exists: async (key) => (await (await client()).exists(`${prefix}${key}`)) === 1,
     async release(key) {
-      await client().del(`${prefix}${key}`);
+      await (await client()).del(`${prefix}${key}`);
     },
     async close() {
       await redis?.quit().catch(() => redis?.disconnect());

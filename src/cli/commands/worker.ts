@@ -8,8 +8,6 @@
 import { type Command, Option } from 'commander';
 import type { Registry } from '../../core/registry.js';
 import type { TaskExecutor } from '../../worker/executor.js';
-import { localExecutor } from '../../worker/executor.js';
-import { runWorker } from '../../worker/local-worker.js';
 import { queuesOf } from '../app-loader.js';
 import { chooseBroker, withBroker } from '../broker-choice.js';
 import type { CliContext } from '../context.js';
@@ -105,7 +103,11 @@ export async function runWorkerCommand(
   const queues = queuesOf(context, app, options.queues);
   const invoke = options.invoke ?? 'local';
   const executor =
-    invoke === 'lambda' ? await lambdaMode(context, registry, options) : localExecutor(registry);
+    invoke === 'lambda'
+      ? await lambdaMode(context, registry, options)
+      : // Loaded here, as the worker loop below: other commands start without them.
+        (await import('../../worker/executor.js')).localExecutor(registry);
+  const { runWorker } = await import('../../worker/local-worker.js');
   const choice = chooseBroker(context, app, options.broker);
   return withBroker(choice, async (broker) => {
     // Fail fast, with the one-line explanation, when the broker is down at start; once running,

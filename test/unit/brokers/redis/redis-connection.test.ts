@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadRedisClient } from '../../../../src/brokers/redis/redis-client.js';
 import { connectRedis, redisFailure } from '../../../../src/brokers/redis/redis-connection.js';
 import { BrokerError } from '../../../../src/core/errors.js';
 
@@ -12,6 +13,10 @@ function ioredisError(message: string, extra: { code?: string; command?: unknown
 }
 
 describe('connectRedis', () => {
+  beforeAll(async () => {
+    await loadRedisClient();
+  });
+
   it.each([
     {
       url: `redis://worker:${SECRET}@cache.internal:6380/3`,
