@@ -12,7 +12,8 @@ async function clientsLoadedBy(...modules: string[]): Promise<string[]> {
     "import { createRequire } from 'node:module';",
     ...modules.map((module) => `await import(${JSON.stringify(path.join(ROOT, module))});`),
     'const cache = Object.keys(createRequire(import.meta.url).cache);',
-    "console.log(JSON.stringify(['ioredis', 'amqplib'].filter((name) => cache.some((file) => file.includes(`/node_modules/${name}/`)))));",
+    "const loaded = (name) => cache.some((file) => file.includes('/node_modules/' + name + '/'));",
+    "console.log(JSON.stringify(['ioredis', 'amqplib'].filter(loaded)));",
   ].join('\n');
   const { stdout } = await run(
     process.execPath,
