@@ -75,6 +75,8 @@ export class OfflineProcess implements LocalOffline {
   readonly #child: ChildProcess;
   readonly #options: OfflineOptions;
   #exit: OfflineExit | undefined;
+  /** The framework said it has no `offline` command: serverless-offline is not a plugin of it. */
+  #noOfflineCommand = false;
 
   private constructor(options: OfflineOptions) {
     this.#options = options;
@@ -114,8 +116,12 @@ export class OfflineProcess implements LocalOffline {
         FORCE_COLOR: '0',
       },
     });
-    relayLines(this.#child.stdout, options.onLine);
-    relayLines(this.#child.stderr, options.onLine);
+    const onLine = (line: string) => {
+      if (/command "offline start" not found/.test(line)) this.#noOfflineCommand = true;
+      options.onLine(line);
+    };
+    relayLines(this.#child.stdout, onLine);
+    relayLines(this.#child.stderr, onLine);
     this.exited = new Promise((resolve) => {
       this.#child.once('exit', (code, signal) => {
         this.#exit = { code, signal };
@@ -166,7 +172,12 @@ export class OfflineProcess implements LocalOffline {
       await Promise.race([sleep(250), this.exited]);
     }
     const { code, signal } = this.#exit;
-    throw new Error(`serverless-offline exited (${signal ?? `code ${code}`}) before it was ready`);
+    const hint = this.#noOfflineCommand
+      ? ': it is not among the plugins of the service (add `- serverless-offline` under `plugins` in its serverless.yml, and `npm i -D serverless-offline`)'
+      : '';
+    throw new Error(
+      `serverless-offline exited (${signal ?? `code ${code}`}) before it was ready${hint}`,
+    );
   }
 
   /**

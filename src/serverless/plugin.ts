@@ -174,6 +174,13 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
     const template = this.#serverless.service.provider.compiledCloudFormationTemplate;
     if (!prepared || !template) return;
     const { broker } = prepared.config;
+    if (broker.url === undefined) {
+      this.#log.warning(
+        'serverless-celery: custom.celery.broker.url is not set, so the deployed functions use ' +
+          `the local default (${broker.kind === 'redis' ? 'redis://127.0.0.1:6379/0' : 'amqp://127.0.0.1:5672/'}), ` +
+          `which no Lambda function can reach: set it, e.g. url: \${param:brokerUrl}`,
+      );
+    }
     if (broker.kind === 'rabbitmq' && (broker.amazonMq?.arn ?? '') === '') {
       this.#log.warning(
         'serverless-celery: custom.celery.broker.amazonMq.arn is not set, so the dispatcher ' +

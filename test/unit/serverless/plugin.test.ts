@@ -144,6 +144,38 @@ describe('ServerlessCeleryPlugin', () => {
   });
 
   it.each([
+    [{ kind: 'redis' }, ['custom.celery.broker.url is not set']],
+    [{ kind: 'redis', url: 'rediss://cache.example:6379/0' }, []],
+  ])('warns when packaging for a broker it has no URL of: %j', async (broker, warnings) => {
+    // Prepare
+    const serverless = await makeServerless({
+      celery: { app: path.join(FIXTURES, 'app.ts'), broker },
+    });
+    const said: string[] = [];
+    const quiet = () => undefined;
+    const log = Object.assign(quiet, {
+      error: quiet,
+      warning: (message: string) => {
+        said.push(message);
+      },
+      notice: quiet,
+      info: quiet,
+      verbose: quiet,
+      debug: quiet,
+    });
+    const plugin = new ServerlessCeleryPlugin(serverless, {}, { log });
+    await plugin.hooks.initialize?.();
+
+    // Act
+    await plugin.hooks['package:compileEvents']?.();
+
+    // Assess
+    expect(
+      said.map((message) => /custom\.celery\.broker\.url is not set/.exec(message)?.[0]),
+    ).toEqual(warnings);
+  });
+
+  it.each([
     [
       'a function the plugin generates',
       { functions: { poller: { handler: 'functions/poller.handler' } } },
