@@ -20,6 +20,7 @@ const registry = createRegistry({
   tasks: [
     defineTask({ name: 'reports.send', queue: 'reports' }, async () => null),
     defineTask({ name: 'reports.purge', queue: 'reports', cron: '0 3 * * *' }, async () => null),
+    defineTask({ name: 'reports.charge', queue: 'reports', atMostOnce: true }, async () => null),
   ],
   queues: [{ name: 'reports' }],
 });
@@ -63,6 +64,17 @@ describe('entrySource', () => {
       'export const handler = createTaskHandler(registry, "reports.send");',
       '',
     ]);
+  });
+
+  it('gives an atMostOnce task its once store: ONCE_STORE_URL, else the broker', () => {
+    // Act
+    const text = source('task-reports-charge', makeApp(ROOT, 'registry'));
+
+    // Assess
+    expect(text).toContain('import { onceStoreAt } from "../src/brokers/once-store-at.ts";');
+    expect(text).toContain(
+      'export const handler = createTaskHandler(registry, "reports.charge", { store: onceStoreAt(process.env.ONCE_STORE_URL || process.env.BROKER_URL || "redis://127.0.0.1:6379/0") });',
+    );
   });
 
   it.each([
@@ -115,6 +127,7 @@ describe('writeEntries', () => {
       'poller.js',
       'producer-http.js',
       'producer-invoke.js',
+      'task-reports-charge.js',
       'task-reports-purge.js',
       'task-reports-send.js',
     ]);
