@@ -4,12 +4,13 @@
  * relay use it, so that a deployment keeps both in its own broker and needs no second service.
  */
 import { brokerKindOf, redisTransportOptions } from '../config/broker-config.js';
+import { brokerSecretArnOf } from '../config/broker-secret.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { OnceStore } from '../core/once-store.js';
 import { rabbitMqOnceStore } from './rabbitmq/rabbitmq-once-store.js';
 import { redisOnceStore } from './redis/redis-once-store.js';
 
-/** How {@link onceStoreAt} words its errors. */
+/** How {@link onceStoreAt} words its errors, and the store's secret. */
 export interface OnceStoreAtOptions {
   /** What the store is for, the error's subject. @defaultValue `'once store'` */
   readonly subject?: string;
@@ -20,6 +21,11 @@ export interface OnceStoreAtOptions {
    * @defaultValue `'pass one built with redisOnceStore or rabbitMqOnceStore'`
    */
   readonly advice?: string;
+  /**
+   * Secrets Manager secret holding the store's credentials, `url` then holding none.
+   * @defaultValue `BROKER_SECRET_ARN` when `url` is `BROKER_URL` (the broker's own), else none
+   */
+  readonly secretArn?: string | undefined;
 }
 
 /**
@@ -37,13 +43,15 @@ export function onceStoreAt(
   options: OnceStoreAtOptions = {},
 ): OnceStore & { close(): Promise<void> } {
   const kind = brokerKindOf(url);
+  // Decided on the URL as given: the Redis store's own drops the transport options.
+  const secret = { secretArn: 'secretArn' in options ? options.secretArn : brokerSecretArnOf(url) };
   // The build check comes first and reads the variable itself, so that a bundler replacing it
   // drops the other broker's branch, and with it that client.
   if (process.env.SERVERLESS_CELERY_BROKER !== 'redis' && kind === 'rabbitmq') {
-    return rabbitMqOnceStore(url);
+    return rabbitMqOnceStore(url, secret);
   }
   if (process.env.SERVERLESS_CELERY_BROKER !== 'rabbitmq' && kind === 'redis') {
-    return redisOnceStore(redisTransportOptions(url).url);
+    return redisOnceStore(redisTransportOptions(url).url, '', secret);
   }
   const noun = options.noun ?? 'a once store';
   const advice = options.advice ?? 'pass one built with redisOnceStore or rabbitMqOnceStore';

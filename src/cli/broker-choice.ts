@@ -3,7 +3,13 @@
  * a person is told when it cannot be reached.
  */
 import type { Broker } from '../brokers/broker.js';
-import { DEFAULT_BROKER_URL, parseBrokerConfig, redactUrl } from '../config/broker-config.js';
+import {
+  brokerKindOf,
+  DEFAULT_BROKER_URL,
+  parseBrokerConfig,
+  redactUrl,
+} from '../config/broker-config.js';
+import { brokerSecretArnOf } from '../config/broker-secret.js';
 import { BrokerError, InvalidConfigError } from '../core/errors.js';
 import type { LoadedApp } from './app-loader.js';
 import type { CliContext } from './context.js';
@@ -50,7 +56,8 @@ export interface BrokerChoice {
 /**
  * Picks the broker: `--broker`, else `BROKER_URL`, else the local Redis, and says so on standard
  * error when it is the local Redis by default (a `BROKER_URL` forgotten after a RabbitMQ run
- * would otherwise read the wrong broker silently). An app's `runtime` is not asked: a URL can
+ * would otherwise read the wrong broker silently). `BROKER_URL`'s broker is opened with the
+ * credentials of `BROKER_SECRET_ARN` when it is set, as the deployed functions open it. An app's `runtime` is not asked: a URL can
  * always be named on screen (redacted), a runtime's broker cannot.
  *
  * @throws UsageError for a bad `--broker`; AppConfigError for a bad `BROKER_URL`
@@ -63,9 +70,12 @@ export function chooseBroker(
   const fromEnv = context.env.BROKER_URL;
   const url = flag ?? (fromEnv || DEFAULT_BROKER_URL);
   const source: BrokerSource = flag !== undefined ? '--broker' : fromEnv ? 'BROKER_URL' : 'default';
+  // The deployed functions' secret works here too (an operator's `inspect` of a deployment).
+  const secretArn = brokerSecretArnOf(url, context.env);
+  const kind = brokerKindOf(url);
   let config: ReturnType<typeof parseBrokerConfig>;
   try {
-    config = parseBrokerConfig(url);
+    config = parseBrokerConfig(secretArn && kind ? { kind, url, secretArn } : url);
   } catch (error) {
     if (!(error instanceof InvalidConfigError)) throw error;
     const source = flag === undefined ? 'BROKER_URL' : '--broker';

@@ -20,6 +20,7 @@ import type { Context } from 'aws-lambda';
 import type { Broker } from '../brokers/broker.js';
 import type { RmqEvent } from '../brokers/rabbitmq/amazon-mq-event.js';
 import { amqplibConnect } from '../brokers/rabbitmq/amqp-connect.js';
+import { isAmqpAuthFailure } from '../brokers/rabbitmq/amqp-failure.js';
 import { RabbitMqBroker } from '../brokers/rabbitmq/rabbitmq-broker.js';
 import {
   declareDelayTopology,
@@ -27,6 +28,7 @@ import {
   type TopologyChannel,
 } from '../brokers/rabbitmq/topology.js';
 import { parseBrokerConfig } from '../config/broker-config.js';
+import { brokerSecretArnOf, connectWithSecret } from '../config/broker-secret.js';
 import type { Registry } from '../core/registry.js';
 import { createAmazonMqDispatcher, type DispatcherResult } from '../lambda/amazon-mq-dispatcher.js';
 import { deployedFunctionName } from '../lambda/function-names.js';
@@ -72,11 +74,11 @@ export interface AmazonMqFeederOptions {
   readonly warn: (message: string) => void;
   /** Queues to feed. @defaultValue every declared queue */
   readonly queues?: readonly string[];
-  /** Most messages per event (serverless.yml's `rabbitmqBatchSize`). @defaultValue 100 */
+  /** Most messages per event (`custom.celery.broker.amazonMq.batchSize`). @defaultValue 100 */
   readonly batchSize?: number;
   /**
-   * How long to gather a batch after its first message, ms (serverless.yml's
-   * `rabbitmqBatchWindow`). @defaultValue 1000
+   * How long to gather a batch after its first message, ms (the event source's
+   * `custom.celery.broker.amazonMq.maximumBatchingWindow`, in s). @defaultValue 1000
    */
   readonly batchWindowMs?: number;
   /** Opens a connection, for tests. @defaultValue amqplib's `connect` */
@@ -167,7 +169,12 @@ export async function runAmazonMqFeeder(options: AmazonMqFeederOptions): Promise
   while (!options.signal.aborted) {
     let connection: FeederConnection | undefined;
     try {
-      connection = await open(config.url);
+      // The event source logs in with the broker's secret when there is one; so does this.
+      connection = await connectWithSecret(
+        { kind: 'rabbitmq', url: config.url, secretArn: brokerSecretArnOf(options.url) },
+        open,
+        { isAuthFailure: isAmqpAuthFailure },
+      );
       const lost = new Promise<Error>((resolve) => {
         connection?.on('close', (error?: Error) =>
           resolve(error ?? new Error('connection closed')),

@@ -12,11 +12,35 @@ export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
 
 const UNPARSEABLE_URL = 'is not a valid URL (percent-encode @ / : # ? in user and password)';
 
+/**
+ * ARN of a Secrets Manager secret holding the broker's credentials (`BROKER_SECRET_ARN`); a
+ * secret's name works too, as GetSecretValue takes either. The URL then carries none: the secret
+ * is read when the first connection is opened, kept for the process's life and read anew when
+ * the broker refuses it (see `broker-secret.ts`). A user name in the URL is used when the secret
+ * names none (a Redis AUTH token); a password in the URL beside a secret is refused, since one of
+ * the two would silently lose and the URL's is the one the secret exists to keep out of sight.
+ */
+const secretArnSchema = z.optional(z.string().check(z.minLength(1)));
+
+/** Refuses a password in the URL beside a secret (see {@link secretArnSchema}). */
+function checkSecretAndUrl(
+  config: { url: string; secretArn?: string | undefined },
+  context: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
+  if (config.secretArn && URL.canParse(config.url) && new URL(config.url).password !== '') {
+    context.addIssue({
+      code: 'custom',
+      path: ['secretArn'],
+      message: 'the url holds a password too: give it in the secret or in the url, not both',
+    });
+  }
+}
+
 /** Redis broker options. */
 export const redisBrokerConfigSchema = z
   .strictObject({
     kind: z.literal('redis'),
-    /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS. */
+    /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS; no password with `secretArn`. */
     url: z._default(
       z.string().check(
         z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
@@ -35,6 +59,8 @@ export const redisBrokerConfigSchema = z
     visibilityTimeout: z._default(z.number().check(z.positive()), 3600),
     /** Milliseconds to wait for a connection before a command fails. */
     connectTimeoutMs: z._default(z.int().check(z.positive()), 5000),
+    /** Secrets Manager secret holding the credentials (see {@link secretArnSchema}). */
+    secretArn: secretArnSchema,
     /**
      * TLS settings of a `rediss://` connection, for a server certificate Node does not trust by
      * itself (a private CA, a self-signed certificate). Without them Node's defaults apply.
@@ -54,6 +80,7 @@ export const redisBrokerConfigSchema = z
       if (config.tls && !config.url.startsWith('rediss://')) {
         context.addIssue({ code: 'custom', path: ['tls'], message: 'needs a rediss:// url' });
       }
+      checkSecretAndUrl(config, context);
     }),
   );
 
@@ -64,38 +91,42 @@ export type RedisBrokerConfig = z.output<typeof redisBrokerConfigSchema>;
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672/';
 
 /** RabbitMQ (and Amazon MQ for RabbitMQ) broker options. */
-export const rabbitmqBrokerConfigSchema = z.strictObject({
-  kind: z.literal('rabbitmq'),
-  /** `amqp://user:password@host:port/vhost`, or `amqps://` for TLS (Amazon MQ). */
-  url: z._default(
-    z
-      .string()
-      .check(
-        z.regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://'),
-        z.refine(isParseableUrl, UNPARSEABLE_URL),
-      ),
-    DEFAULT_AMQP_URL,
-  ),
-  /** Unacknowledged messages a consumer channel may hold. */
-  prefetch: z._default(z.int().check(z.positive(), z.maximum(65_535)), 100),
-  /**
-   * Queue type of the delay levels (kombu's native delayed delivery). Celery ≥ 5.5 declares
-   * them `quorum` by default; both sides must agree or RabbitMQ refuses the second declaration.
-   */
-  delayQueueType: z._default(z.enum(['quorum', 'classic']), 'quorum'),
-  /** Name prefix of the delay topology (Celery's `broker_native_delayed_delivery_prefix`). */
-  delayPrefix: z._default(z.string(), ''),
-  /**
-   * Also set the AMQP `expiration` property from `expires`, as Celery does. Off by default:
-   * RabbitMQ drops an expired message silently unless the queue has a dead-letter exchange,
-   * while our consumers dead-letter expired messages with a reason.
-   */
-  setExpiration: z._default(z.boolean(), false),
-  /** AMQP heartbeat in seconds (0 disables). */
-  heartbeatSeconds: z._default(z.int().check(z.nonnegative()), 30),
-  /** Milliseconds to wait for a connection. */
-  connectTimeoutMs: z._default(z.int().check(z.positive()), 5000),
-});
+export const rabbitmqBrokerConfigSchema = z
+  .strictObject({
+    kind: z.literal('rabbitmq'),
+    /** `amqp://user:password@host:port/vhost`, or `amqps://` for TLS (Amazon MQ); no password with `secretArn`. */
+    url: z._default(
+      z
+        .string()
+        .check(
+          z.regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://'),
+          z.refine(isParseableUrl, UNPARSEABLE_URL),
+        ),
+      DEFAULT_AMQP_URL,
+    ),
+    /** Unacknowledged messages a consumer channel may hold. */
+    prefetch: z._default(z.int().check(z.positive(), z.maximum(65_535)), 100),
+    /**
+     * Queue type of the delay levels (kombu's native delayed delivery). Celery ≥ 5.5 declares
+     * them `quorum` by default; both sides must agree or RabbitMQ refuses the second declaration.
+     */
+    delayQueueType: z._default(z.enum(['quorum', 'classic']), 'quorum'),
+    /** Name prefix of the delay topology (Celery's `broker_native_delayed_delivery_prefix`). */
+    delayPrefix: z._default(z.string(), ''),
+    /**
+     * Also set the AMQP `expiration` property from `expires`, as Celery does. Off by default:
+     * RabbitMQ drops an expired message silently unless the queue has a dead-letter exchange,
+     * while our consumers dead-letter expired messages with a reason.
+     */
+    setExpiration: z._default(z.boolean(), false),
+    /** AMQP heartbeat in seconds (0 disables). */
+    heartbeatSeconds: z._default(z.int().check(z.nonnegative()), 30),
+    /** Milliseconds to wait for a connection. */
+    connectTimeoutMs: z._default(z.int().check(z.positive()), 5000),
+    /** Secrets Manager secret holding the credentials (see {@link secretArnSchema}). */
+    secretArn: secretArnSchema,
+  })
+  .check(z.superRefine(checkSecretAndUrl));
 
 /** RabbitMQ broker options after defaults. */
 export type RabbitMqBrokerConfig = z.output<typeof rabbitmqBrokerConfigSchema>;

@@ -24,7 +24,7 @@ export {
   type RabbitMqOnceStoreOptions,
   rabbitMqOnceStore,
 } from '../brokers/rabbitmq/rabbitmq-once-store.js';
-export { redisOnceStore } from '../brokers/redis/redis-once-store.js';
+export { type RedisOnceStoreOptions, redisOnceStore } from '../brokers/redis/redis-once-store.js';
 export type { CallInput, PublishResult } from '../producer/publish-call.js';
 export {
   type AmazonMqDispatcherOptions,

@@ -56,14 +56,34 @@ export function createRuntime(options: RuntimeOptions): LambdaRuntime {
  * (`?visibility_timeout=`), so that serverless.yml can tie the poller's to the poller's own
  * timeout while an operator's URL still wins. Ignored for RabbitMQ, which has no such timeout.
  *
+ * `BROKER_SECRET_ARN` (empty counts as unset) names the Secrets Manager secret holding the
+ * broker's credentials, `BROKER_URL` then holding none: it becomes the config's `secretArn`. This
+ * reads no secret: the broker's first connection does, once per cold start, and again when the
+ * broker refuses the credentials (a rotated password), so `runtime.broker()` stays synchronous
+ * and a handler that never touches the broker never calls Secrets Manager. A password in
+ * `BROKER_URL` beside a secret is refused (InvalidConfigError, path `secretArn`) when the broker
+ * is created; a user name in it is used when the secret names none.
+ *
  * @throws InvalidConfigError naming `BROKER_VISIBILITY_TIMEOUT` when it is not a positive number
  * @example
  * // BROKER_URL=redis://cache:6379/0 BROKER_VISIBILITY_TIMEOUT=960
  * brokerConfigFromEnv() // → { kind: 'redis', url: 'redis://cache:6379/0', visibilityTimeout: 960 }
+ * // BROKER_URL=amqps://b-1.mq.eu-west-1.amazonaws.com:5671/ BROKER_SECRET_ARN=arn:aws:secretsmanager:…
+ * brokerConfigFromEnv() // → { kind: 'rabbitmq', url: 'amqps://b-1…:5671/', secretArn: 'arn:aws:secretsmanager:…' }
  */
 export function brokerConfigFromEnv(
   env: Record<string, string | undefined> = process.env,
 ): BrokerConfigInput {
+  const config = brokerUrlConfigFromEnv(env);
+  const secretArn = env.BROKER_SECRET_ARN;
+  const kind = brokerKindOf(typeof config === 'string' ? config : (config.url ?? ''));
+  // A URL of no broker is left for parseBrokerConfig to refuse, with or without a secret.
+  if (!secretArn || !kind) return config;
+  return typeof config === 'string' ? { kind, url: config, secretArn } : { ...config, secretArn };
+}
+
+/** {@link brokerConfigFromEnv} without the secret. */
+function brokerUrlConfigFromEnv(env: Record<string, string | undefined>): BrokerConfigInput {
   const url = env.BROKER_URL ?? DEFAULT_BROKER_URL;
   const given = env.BROKER_VISIBILITY_TIMEOUT;
   if (!given || brokerKindOf(url) !== 'redis') return url;

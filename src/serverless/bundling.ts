@@ -30,8 +30,12 @@ const ESBUILD_PLUGIN = 'serverless-esbuild';
  *   `require` an ES module lacks (`Dynamic require of "node:url" is not supported` otherwise).
  * - `SERVERLESS_CELERY_BROKER` is a constant: createBroker branches on it, and esbuild drops the
  *   other broker's adapter and client (ioredis about 190 KiB, amqplib about 120 KiB minified).
- * - The AWS SDK stays out: nodejs20.x and later ship v3, and we call only Lambda's Invoke
- *   (bundling it adds about 360 KiB to the poller and dispatcher, and to their cold start).
+ * - The AWS SDK stays out: nodejs20.x and later ship v3, and we call only Lambda's Invoke and,
+ *   with a broker secret, Secrets Manager's GetSecretValue (bundling them adds about 360 KiB to
+ *   the poller and dispatcher, and to their cold start).
+ * - `skipRebuild`: one plain build per function instead of an incremental build context.
+ *   serverless-esbuild disposes of its contexts only after a successful build, so after a bundle
+ *   error (an unresolvable import) `package` printed the error and never exited.
  * - No source maps: they would double the zips and need `--enable-source-maps`; our errors keep
  *   their names without them (literal `name` fields).
  */
@@ -54,6 +58,7 @@ export function esbuildSettings(
     mainFields: ['module', 'main'],
     exclude: ['@aws-sdk/*'],
     sourcemap: false,
+    skipRebuild: true,
     ...rest,
     define: {
       ...(define as Record<string, string> | undefined),

@@ -17,32 +17,19 @@
 import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
+import { brokerIssues } from './broker-checks.js';
+import { brokerSchema } from './broker-schema.js';
+import {
+  cfnValue,
+  flag,
+  idList,
+  intrinsic,
+  logRetentionDays,
+  wholeNumber,
+} from './schema-values.js';
 
 /** Where the configuration sits in `serverless.yml`; every error path starts with it. */
 export const CONFIG_PATH = 'custom.celery';
-
-/** A whole number written in YAML, or passed as a `--param` (a string). */
-function wholeNumber(min: number, max: number) {
-  return z.pipe(
-    z.pipe(
-      z.union([z.int(), z.string().check(z.regex(/^\d+$/, 'must be a whole number'))]),
-      z.transform((value: number | string) => Number(value)),
-    ),
-    z.int().check(z.gte(min), z.lte(max)),
-  );
-}
-
-/** `true`/`false`, or their strings (from a `--param`). */
-const flag = z.pipe(
-  z.union([z.boolean(), z.enum(['true', 'false'])]),
-  z.transform((value: boolean | 'true' | 'false') => value === true || value === 'true'),
-);
-
-/** A CloudFormation intrinsic function (`Ref`, `Fn::GetAtt`, `Fn::ImportValue`…). */
-const intrinsic = z.record(z.string(), z.unknown());
-
-/** A literal value or an intrinsic function. */
-const cfnValue = z.union([z.string().check(z.minLength(1)), intrinsic]);
 
 /** Overrides any generated function takes: the framework's function properties, verbatim. */
 const sharedOverrides = {
@@ -52,15 +39,19 @@ const sharedOverrides = {
   architecture: z.optional(z.enum(['x86_64', 'arm64'])),
   ephemeralStorageSize: z.optional(wholeNumber(512, 10_240)),
   environment: z.optional(z.record(z.string(), z.union([z.string(), intrinsic]))),
+  /** Its own VPC, or `false`: none, whatever `custom.celery.vpc` and `provider.vpc` say. */
   vpc: z.optional(
-    z.strictObject({
-      securityGroupIds: z.array(cfnValue).check(z.minLength(1)),
-      subnetIds: z.array(cfnValue).check(z.minLength(1)),
-    }),
+    z.union([
+      z.strictObject({
+        securityGroupIds: z.array(cfnValue).check(z.minLength(1)),
+        subnetIds: z.array(cfnValue).check(z.minLength(1)),
+      }),
+      z.literal(false),
+    ]),
   ),
   layers: z.optional(z.array(cfnValue)),
   tags: z.optional(z.record(z.string(), z.string())),
-  logRetentionInDays: z.optional(wholeNumber(1, 3653)),
+  logRetentionInDays: z.optional(logRetentionDays),
   maximumEventAge: z.optional(wholeNumber(60, 21_600)),
   maximumRetryAttempts: z.optional(wholeNumber(0, 2)),
 };
@@ -115,48 +106,53 @@ const invokeProducerSchema = z.strictObject({
   enabled: z._default(flag, true),
 });
 
-/** The Amazon MQ event source of the dispatcher (`rabbitmq` events). */
-const amazonMqSchema = z.strictObject({
-  /** The broker's ARN. Empty: no event source (serverless-offline feeds the dispatcher itself). */
-  arn: z.union([z.string(), intrinsic]),
-  /** The Secrets Manager secret `{"username", "password"}` the event source logs in with. */
-  secretArn: z.optional(z.union([z.string(), intrinsic])),
-  /** Queues to consume, one event source each. @defaultValue every queue of the registry */
-  queues: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
-  batchSize: z._default(wholeNumber(1, 10_000), 100),
-  /** Seconds a batch may wait to fill. */
-  maximumBatchingWindow: z._default(wholeNumber(0, 300), 1),
+/**
+ * `vpc`: the VPC of the broker. Every generated function that connects to the broker (poller,
+ * dispatcher, producers, cron triggers) runs in it, the task functions as `tasks` says, and your
+ * own functions listed in `functions`; their roles get the network-interface permissions.
+ * Both lists empty (params left at `''`): no VPC.
+ */
+const vpcSchema = z.strictObject({
+  subnetIds: z._default(idList(16), []),
+  securityGroupIds: z._default(idList(5), []),
+  /**
+   * Which task functions run in it: `onceStore` those that record their runs (atMostOnce,
+   * idempotent: their once store is the broker or ONCE_STORE_URL), `all` (tasks that use the
+   * VPC's own resources, as the demo's event store), `none`.
+   */
+  tasks: z._default(z.enum(['onceStore', 'all', 'none']), 'onceStore'),
+  /** Your own functions (keys under `functions`) that join it, unless they set a `vpc`. */
+  functions: z._default(z.array(z.string().check(z.minLength(1))), []),
 });
 
-/** Which broker the functions drain, and how to reach it. */
-export const brokerSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('redis'),
-    /** `BROKER_URL` of every function. @defaultValue unset: the runtime's local Redis */
-    url: z.optional(
-      z.union([
-        z.string().check(z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')),
-        intrinsic,
-      ]),
-    ),
-  }),
-  z.strictObject({
-    kind: z.literal('rabbitmq'),
-    url: z.optional(
-      z.union([
-        z.string().check(z.regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')),
-        intrinsic,
-      ]),
-    ),
-    amazonMq: z.optional(amazonMqSchema),
-  }),
-]);
+/** `custom.celery.vpc` after defaults. */
+export type VpcSettings = z.output<typeof vpcSchema>;
 
 /** `custom.celery`. */
 export const celeryConfigSchema = z.strictObject({
   /** The module exporting `registry` (and optionally `runtime`), from the service folder. */
   app: z.string().check(z.minLength(1)),
   broker: z.prefault(brokerSchema, { kind: 'redis' }),
+  /**
+   * The prefix of every generated function's name, and `FUNCTION_PREFIX` (the poller and
+   * dispatcher invoke `<prefix><taskFunctionKey>`): shorten it when a name passes Lambda's 64
+   * characters. @defaultValue `<service>-<stage>-`, the framework's
+   */
+  functionPrefix: z.optional(
+    z.string().check(z.regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, - and _, at most 40')),
+  ),
+  vpc: z.optional(vpcSchema),
+  /**
+   * Days CloudWatch keeps each generated function's logs.
+   * @defaultValue `provider.logRetentionInDays` if set, else 30
+   */
+  logRetentionInDays: z.optional(logRetentionDays),
+  /**
+   * An SQS queue in the stack (`CeleryScheduleFailureQueue`) as the on-failure destination of
+   * the functions EventBridge invokes (cron triggers, the poller): a tick that failed every try,
+   * or expired, is kept there 14 days instead of only in the logs.
+   */
+  scheduleFailureQueue: z._default(flag, true),
   /** Settings of every generated function, under the plugin's own (not concurrency). */
   defaults: z._default(z.strictObject(sharedOverrides), {}),
   tasks: z._default(z.record(z.string(), taskOverridesSchema), {}),
@@ -198,19 +194,27 @@ export function parseCeleryConfig(value: unknown): CeleryConfig {
   if (!parsed.success) {
     throw new InvalidConfigError('serverless.yml', toFieldIssues(parsed.error, CONFIG_PATH));
   }
-  const { broker } = parsed.data;
-  if (broker.kind === 'rabbitmq' && broker.amazonMq) {
-    const { arn, secretArn } = broker.amazonMq;
-    if (arn !== '' && (secretArn === undefined || secretArn === '')) {
-      throw new InvalidConfigError('serverless.yml', [
-        {
-          path: `${CONFIG_PATH}.broker.amazonMq.secretArn`,
-          message: 'required with an arn: the secret {"username", "password"} of the broker',
-        },
-      ]);
-    }
-  }
+  const issues = [
+    ...brokerIssues(parsed.data.broker, `${CONFIG_PATH}.broker`),
+    ...vpcIssues(parsed.data.vpc),
+  ];
+  if (issues.length > 0) throw new InvalidConfigError('serverless.yml', issues);
   return parsed.data;
+}
+
+/** A VPC needs both lists: one without the other is a param forgotten. */
+function vpcIssues(vpc: VpcSettings | undefined) {
+  if (!vpc) return [];
+  const { subnetIds, securityGroupIds } = vpc;
+  if ((subnetIds.length === 0) === (securityGroupIds.length === 0)) return [];
+  const [missing, given] =
+    subnetIds.length === 0 ? ['subnetIds', 'securityGroupIds'] : ['securityGroupIds', 'subnetIds'];
+  return [
+    {
+      path: `${CONFIG_PATH}.vpc.${missing}`,
+      message: `required with ${given}: Lambda needs subnets and security groups`,
+    },
+  ];
 }
 
 /**

@@ -10,11 +10,17 @@
  *   mapping, which depends on the role, is created after it;
  * - a role whose functions run in a VPC (their own `vpc`, or `provider.vpc`) manages their
  *   network interfaces (else CreateFunction fails: "The provided execution role does not have
- *   permissions to call CreateNetworkInterface on EC2").
+ *   permissions to call CreateNetworkInterface on EC2"); your own functions count for
+ *   {@link ROLE_IDS.function} when they run with it;
+ * - with `broker.secretArn`, every role reads exactly that secret: the poller and dispatcher
+ *   drain the broker, and the function role's producers and cron triggers publish (its task
+ *   functions share the role, and so may read it too);
+ * - a role whose functions have an on-failure destination may send to it.
  */
-import { type PlannedFunction, ROLE_IDS } from './function-definitions.js';
+import { ROLE_IDS } from './function-definitions.js';
+import { runsInVpc } from './function-vpc.js';
 import type { CeleryPlan } from './plan-functions.js';
-import type { CfnResource } from './serverless-types.js';
+import type { CfnResource, FunctionDefinition } from './serverless-types.js';
 
 /** An IAM policy statement. */
 interface Statement {
@@ -30,12 +36,18 @@ const LAMBDA_TRUST = {
   ],
 } as const;
 
-/** What Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole's actions). */
+/**
+ * What Lambda needs to attach a function to a VPC: the EC2 actions of the managed policy
+ * AWSLambdaVPCAccessExecutionRole (version 3, January 2024; its logs actions are in write-logs).
+ * `Resource: '*'` as there: Describe* actions take no resource, and the interfaces do not exist
+ * before Lambda creates them.
+ */
 const VPC_ACCESS: Statement = {
   Effect: 'Allow',
   Action: [
     'ec2:CreateNetworkInterface',
     'ec2:DescribeNetworkInterfaces',
+    'ec2:DescribeSubnets',
     'ec2:DeleteNetworkInterface',
     'ec2:AssignPrivateIpAddresses',
     'ec2:UnassignPrivateIpAddresses',
@@ -55,16 +67,33 @@ function accountArn(service: string, resource: string): { 'Fn::Sub': string } {
  * `provider.iam.role`), the poller's or dispatcher's when planned.
  *
  * @param options.providerVpc - `provider.vpc` as written (functions inherit it)
+ * @param options.ownFunctions - the service's other functions that run with
+ *   {@link ROLE_IDS.function}, as finally defined
  */
 export function celeryRoles(
   plan: CeleryPlan,
-  options: { readonly providerVpc?: unknown },
+  options: {
+    readonly providerVpc?: unknown;
+    readonly ownFunctions?: readonly FunctionDefinition[];
+  },
 ): Record<string, CfnResource> {
+  // Your own functions keep the framework's names, so a custom prefix adds a log group pattern.
+  const prefixes = [...new Set([plan.prefix, plan.frameworkPrefix])];
   const writeLogs: Statement = {
     Effect: 'Allow',
     Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-    Resource: accountArn('logs', `log-group:/aws/lambda/${plan.prefix}*:*`),
+    Resource: distinct(
+      prefixes.map((prefix) => accountArn('logs', `log-group:/aws/lambda/${prefix}*:*`)),
+    ),
   };
+  const readSecret: Statement | undefined =
+    plan.brokerSecretArn === undefined
+      ? undefined
+      : {
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: plan.brokerSecretArn,
+        };
   const invokeTasks: Statement = {
     Effect: 'Allow',
     Action: 'lambda:InvokeFunction',
@@ -80,14 +109,21 @@ export function celeryRoles(
     [ROLE_IDS.poller, 'poller'],
     [ROLE_IDS.dispatcher, 'dispatcher'],
   ] as const) {
-    const members = plan.functions.filter((fn) => fn.definition.role === id);
-    if (kind && members.length === 0) continue;
+    const planned = plan.functions.filter((fn) => fn.definition.role === id);
+    if (kind && planned.length === 0) continue;
+    const members = [
+      ...planned.map((fn) => fn.definition),
+      ...(kind ? [] : (options.ownFunctions ?? [])),
+    ];
     const policies: unknown[] = kind
       ? [policy('write-logs-invoke-tasks', [writeLogs, ...(canInvoke ? [invokeTasks] : [])])]
       : [policy('write-logs', [writeLogs])];
     const eventSource = amazonMqStatements(members);
     if (eventSource.length > 0) policies.push(policy('amazon-mq-event-source', eventSource));
-    if (members.some((fn) => runsInVpc(fn, options.providerVpc))) {
+    if (readSecret) policies.push(policy('read-broker-secret', [readSecret]));
+    const failures = failureDestinations(members);
+    if (failures) policies.push(policy('send-failed-events', [failures]));
+    if (members.some((fn) => runsInVpc(fn.vpc, options.providerVpc))) {
       policies.push(policy('vpc-network-interfaces', [VPC_ACCESS]));
     }
     roles[id] = {
@@ -98,32 +134,25 @@ export function celeryRoles(
   return roles;
 }
 
-/**
- * Whether Lambda attaches `fn` to a VPC: subnets and security groups, its own or the provider's
- * (`vpc: false` or `null` opts a function out), as the framework compiles `VpcConfig`.
- */
-function runsInVpc(fn: PlannedFunction, providerVpc: unknown): boolean {
-  const own = fn.definition.vpc;
-  if (own === null || own === false) return false;
-  const pick = (field: 'subnetIds' | 'securityGroupIds') =>
-    (own as VpcConfig | undefined)?.[field] ?? (providerVpc as VpcConfig | undefined)?.[field];
-  return pick('subnetIds') !== undefined && pick('securityGroupIds') !== undefined;
-}
-
-/** `vpc` of a function or the provider. */
-interface VpcConfig {
-  readonly subnetIds?: unknown;
-  readonly securityGroupIds?: unknown;
-}
-
 function policy(name: string, statements: readonly Statement[]) {
   return { PolicyName: name, PolicyDocument: { Version: '2012-10-17', Statement: statements } };
 }
 
+/** Sending to the on-failure destinations of `functions` (SQS queues), if they have any. */
+function failureDestinations(functions: readonly FunctionDefinition[]): Statement | undefined {
+  const queues = functions.flatMap((fn) => {
+    const onFailure = (fn.destinations as { onFailure?: { type?: string; arn?: unknown } })
+      ?.onFailure;
+    return onFailure?.type === 'sqs' ? [onFailure.arn] : [];
+  });
+  if (queues.length === 0) return undefined;
+  return { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: distinct(queues) };
+}
+
 /** The event source's needs, for the `rabbitmq` events of `functions`: broker, secret, VPC. */
-function amazonMqStatements(functions: readonly PlannedFunction[]): Statement[] {
+function amazonMqStatements(functions: readonly FunctionDefinition[]): Statement[] {
   const sources = functions.flatMap((fn) =>
-    (fn.definition.events ?? []).flatMap((event) => {
+    (fn.events ?? []).flatMap((event) => {
       const rabbitmq = (event as { rabbitmq?: { arn: unknown; basicAuthArn: unknown } }).rabbitmq;
       return rabbitmq ? [rabbitmq] : [];
     }),

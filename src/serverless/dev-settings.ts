@@ -52,14 +52,18 @@ export function devSettingsFromEnv(
 }
 
 /**
- * `config` as a `dev` run needs it: its broker (the URL only, or the other kind without an
- * Amazon MQ event source), cron lock, poller schedule off and producer auth `none`.
+ * `config` as a `dev` run needs it: its broker (kind and URL only: no secret, no Amazon MQ
+ * event source), cron lock, poller schedule off and producer auth `none`. A
+ * `functionPrefix` is dropped: `dev`'s local poller and dispatcher invoke the framework's names
+ * (`<service>-<stage>-…`, src/cli/local-offline.ts), which serverless-offline then serves.
  */
-export function withDevSettings(config: CeleryConfig, dev: DevSettings): CeleryConfig {
-  const broker: CeleryConfig['broker'] =
-    dev.broker.kind === config.broker.kind
-      ? { ...config.broker, url: dev.broker.url }
-      : { kind: dev.broker.kind, url: dev.broker.url };
+export function withDevSettings(written: CeleryConfig, dev: DevSettings): CeleryConfig {
+  const { functionPrefix: _deployedOnly, ...config } = written;
+  // The local broker's URL carries its own credentials: a secretArn (the broker's, or on
+  // RabbitMQ the event source's, which BROKER_SECRET_ARN defaults to) would send every local
+  // function to Secrets Manager for another broker's password. The Amazon MQ event source goes
+  // too: serverless-offline has none, `dev` feeds the dispatcher itself.
+  const broker: CeleryConfig['broker'] = { kind: dev.broker.kind, url: dev.broker.url };
   return {
     ...config,
     broker,

@@ -2,7 +2,9 @@
  * The definition of each kind of generated function: its description, role, timeout, events and
  * environment, then the overrides of `custom.celery` on top (celery-config.ts says in which
  * order). The numbers here are the library's contracts: the poller's hard stop, its visibility
- * timeout, the dispatcher's wait; plan-functions.ts checks the tasks against them.
+ * timeout, the dispatcher's wait; plan-functions.ts checks the tasks against them. Each kind
+ * also gets the broker's VPC when it connects to the broker (function-vpc.ts), and the functions
+ * EventBridge invokes their on-failure destination (schedule-failures.ts).
  */
 import { InvalidConfigError } from '../core/errors.js';
 import type { Schedule } from '../core/schedule.js';
@@ -10,7 +12,10 @@ import type { Task } from '../core/task.js';
 import { POLLER_INTERVAL_MS } from '../lambda/drain-relay.js';
 import { taskFunctionKey } from '../lambda/function-names.js';
 import { toScheduleExpression } from '../lambda/schedule-expression.js';
+import { eventSourceVirtualHost } from './broker-checks.js';
 import type { CeleryConfig, FunctionOverrides } from './celery-config.js';
+import { vpcOf } from './function-vpc.js';
+import { scheduleFailureDestination } from './schedule-failures.js';
 import type { FunctionDefinition } from './serverless-types.js';
 
 /** The kinds of generated function; each has its own handler factory. */
@@ -77,6 +82,7 @@ export function taskFunction(task: Task, config: CeleryConfig): PlannedFunction 
         ...(timeLimit === undefined
           ? {}
           : { timeout: Math.ceil(timeLimit) + TASK_TIMEOUT_MARGIN_S }),
+        ...vpcOf(config, 'task', task),
         events: [],
       },
       overrides,
@@ -116,6 +122,8 @@ export function cronFunction(
       description: `Publishes ${task.name} on its schedule (${written})`,
       role: ROLE_IDS.function,
       timeout: PUBLISHER_TIMEOUT_S,
+      ...vpcOf(config, 'cron'),
+      ...scheduleFailureDestination(config),
       // EventBridge rule, not EventBridge Scheduler: Scheduler would invoke with a role of its own
       // (Serverless v4 has no roleArn); a rule invokes through the function's resource policy.
       events: [{ schedule: { rate: [rate], method: 'eventBus' } }],
@@ -140,6 +148,8 @@ export function pollerFunction(config: CeleryConfig): PlannedFunction {
       // poller would only start a second one beside the next tick's.
       maximumEventAge: POLLER_INTERVAL_MS / 1000,
       maximumRetryAttempts: 0,
+      ...vpcOf(config, 'poller'),
+      ...scheduleFailureDestination(config),
       events: [
         {
           schedule: {
@@ -168,6 +178,7 @@ export function dispatcherFunction(
   queues: readonly string[],
 ): PlannedFunction {
   const amazonMq = config.broker.kind === 'rabbitmq' ? config.broker.amazonMq : undefined;
+  const virtualHost = eventSourceVirtualHost(config.broker);
   const events =
     amazonMq && amazonMq.arn !== ''
       ? queues.map((queue) => ({
@@ -177,6 +188,7 @@ export function dispatcherFunction(
             queue,
             batchSize: amazonMq.batchSize,
             maximumBatchingWindow: amazonMq.maximumBatchingWindow,
+            ...(virtualHost === undefined ? {} : { virtualHost }),
           },
         }))
       : [];
@@ -189,6 +201,7 @@ export function dispatcherFunction(
         description: 'Amazon MQ for RabbitMQ event source; invokes the task functions',
         role: ROLE_IDS.dispatcher,
         timeout: DISPATCHER_TIMEOUT_S,
+        ...vpcOf(config, 'dispatcher'),
         events,
       },
       config.dispatcher,
@@ -201,6 +214,7 @@ export function producerFunctions(config: CeleryConfig): PlannedFunction[] {
   const { enabled: httpEnabled, path, auth, ...httpOverrides } = config.producers.http;
   const { enabled: invokeEnabled, ...invokeOverrides } = config.producers.invoke;
   const base = { role: ROLE_IDS.function, timeout: PUBLISHER_TIMEOUT_S };
+  const vpc = vpcOf(config, 'producer-http');
   const planned: PlannedFunction[] = [];
   if (httpEnabled) {
     const route = {
@@ -213,7 +227,12 @@ export function producerFunctions(config: CeleryConfig): PlannedFunction[] {
       kind: 'producer-http',
       definition: merge(
         config.defaults,
-        { ...base, description: `POST ${path} publishes a task`, events: [{ httpApi: route }] },
+        {
+          ...base,
+          ...vpc,
+          description: `POST ${path} publishes a task`,
+          events: [{ httpApi: route }],
+        },
         httpOverrides,
       ),
     });
@@ -226,6 +245,7 @@ export function producerFunctions(config: CeleryConfig): PlannedFunction[] {
         config.defaults,
         {
           ...base,
+          ...vpc,
           description: 'Direct invoke { task, args, kwargs } publishes a task',
           events: [],
         },

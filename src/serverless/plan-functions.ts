@@ -11,6 +11,7 @@
  */
 import { type FieldIssue, InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
+import { brokerSecretArn } from './broker-checks.js';
 import { type CeleryConfig, CONFIG_PATH } from './celery-config.js';
 import {
   cronFunction,
@@ -25,13 +26,17 @@ import {
 
 /** Everything the plugin adds to the service. */
 export interface CeleryPlan {
-  /** `<service>-<stage>-`: the framework's prefix of every function name. */
+  /** The prefix of every generated function's name: `custom.celery.functionPrefix`, else {@link frameworkPrefix}. */
   readonly prefix: string;
+  /** `<service>-<stage>-`: the framework's prefix, which your own functions' names keep. */
+  readonly frameworkPrefix: string;
   readonly functions: readonly PlannedFunction[];
   /** Names of the task functions: the only functions the poller and dispatcher may invoke. */
   readonly taskFunctionNames: readonly string[];
   /** Variables every function of the service gets (`provider.environment`). */
   readonly environment: Readonly<Record<string, unknown>>;
+  /** `BROKER_SECRET_ARN`: the secret the broker's credentials are read from, if any. */
+  readonly brokerSecretArn?: unknown;
 }
 
 /** What the plan needs from the service. */
@@ -40,12 +45,16 @@ export interface PlanContext {
   readonly stage: string;
   /** `provider.timeout`, which functions without their own inherit. */
   readonly providerTimeout?: number | undefined;
+  /** `provider.logRetentionInDays`: the generated functions keep it unless told otherwise. */
+  readonly providerLogRetentionInDays?: unknown;
 }
 
 /** Lambda's limit on a function name. */
 export const MAX_FUNCTION_NAME_LENGTH = 64;
 /** The framework's timeout for a function that sets none (osls and Serverless v4). */
 const FRAMEWORK_TIMEOUT_S = 6;
+/** Days CloudWatch keeps a generated function's logs when neither custom.celery nor the provider says. */
+export const DEFAULT_LOG_RETENTION_DAYS = 30;
 
 /**
  * Plans the functions of an app.
@@ -54,11 +63,13 @@ const FRAMEWORK_TIMEOUT_S = 6;
  */
 export function planFunctions(
   registry: Registry,
-  config: CeleryConfig,
+  written: CeleryConfig,
   context: PlanContext,
 ): CeleryPlan {
   const issues: FieldIssue[] = [];
-  const prefix = `${context.service}-${context.stage}-`;
+  const config = withLogRetention(written, context);
+  const frameworkPrefix = `${context.service}-${context.stage}-`;
+  const prefix = config.functionPrefix ?? frameworkPrefix;
   const functions: PlannedFunction[] = [];
   const owners = new Map<string, string>();
   const add = (planned: PlannedFunction, owner: string) => {
@@ -67,11 +78,17 @@ export function planFunctions(
     if (taken)
       issues.push({ path: owner, message: `function ${planned.key} is taken by ${taken}` });
     if (name.length > MAX_FUNCTION_NAME_LENGTH) {
+      const room = MAX_FUNCTION_NAME_LENGTH - planned.key.length;
       issues.push({
         path: owner,
         message:
           `function name ${name} is ${name.length} characters, Lambda allows ` +
-          `${MAX_FUNCTION_NAME_LENGTH} (shorten the task name, the service or the stage)`,
+          `${MAX_FUNCTION_NAME_LENGTH}: ` +
+          (room > 0
+            ? `set ${CONFIG_PATH}.functionPrefix to at most ${room} characters (it is ` +
+              `${JSON.stringify(prefix)}, e.g. ${JSON.stringify(shortPrefix(context, room))}), ` +
+              'or shorten the task name'
+            : 'shorten the task name'),
       });
     }
     owners.set(planned.key, owner);
@@ -131,14 +148,42 @@ export function planFunctions(
 
   const environment: Record<string, unknown> = { FUNCTION_PREFIX: prefix };
   if (config.broker.url !== undefined) environment.BROKER_URL = config.broker.url;
+  const secretArn = brokerSecretArn(config.broker);
+  if (secretArn !== undefined) environment.BROKER_SECRET_ARN = secretArn;
   return {
     prefix,
+    frameworkPrefix,
     functions,
     taskFunctionNames: functions
       .filter((fn) => fn.kind === 'task')
       .map((fn) => `${prefix}${fn.key}`),
     environment,
+    ...(secretArn === undefined ? {} : { brokerSecretArn: secretArn }),
   };
+}
+
+/**
+ * `config` with the log retention of every generated function as the layer under `defaults`:
+ * `custom.celery.logRetentionInDays`, else none when the provider sets one (the functions
+ * inherit it), else {@link DEFAULT_LOG_RETENTION_DAYS}.
+ */
+function withLogRetention(config: CeleryConfig, context: PlanContext): CeleryConfig {
+  const days =
+    config.logRetentionInDays ??
+    (context.providerLogRetentionInDays === undefined ? DEFAULT_LOG_RETENTION_DAYS : undefined);
+  return days === undefined
+    ? config
+    : { ...config, defaults: { logRetentionInDays: days, ...config.defaults } };
+}
+
+/** A prefix of at most `room` characters to suggest: the service's initials and the stage. */
+function shortPrefix(context: PlanContext, room: number): string {
+  const initials = context.service
+    .split(/[-_]/)
+    .map((word) => word.charAt(0))
+    .join('');
+  const head = `${initials}-${context.stage}`.slice(0, room - 1).replace(/-+$/, '');
+  return `${head}-`;
 }
 
 /** The queues the Amazon MQ event sources consume: those given, else every queue of the registry. */

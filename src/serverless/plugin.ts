@@ -6,8 +6,14 @@
  * - one function per task (`task-<taskFunctionKey>`), one cron trigger per periodic task
  *   (`cron-…`, at the EventBridge translation of its cron);
  * - the poller (Redis) or the Amazon MQ dispatcher (RabbitMQ), and the producers;
- * - the roles (celery-roles.ts), `FUNCTION_PREFIX` and `BROKER_URL`;
+ * - the roles (celery-roles.ts), `FUNCTION_PREFIX`, `BROKER_URL` and `BROKER_SECRET_ARN`;
+ * - the broker's VPC on the functions that connect to it and on your own functions listed in
+ *   `custom.celery.vpc.functions` (function-vpc.ts, own-functions.ts);
+ * - the queue of failed scheduled invocations, and its outputs (schedule-failures.ts);
  * - the bundling: serverless-esbuild with the settings the library needs (bundling.ts).
+ *
+ * At package time (`package`, `deploy`) it refuses a broker URL no Lambda function can reach on a
+ * stage that is not local (broker-checks.ts); `offline` and `serverless-celery dev` never package.
  *
  * Written against the documented plugin API only (the constructor's arguments, `hooks`,
  * `configSchemaHandler`, `service`, `classes.Error`), so it runs under osls and Serverless
@@ -21,7 +27,8 @@
  * // plugins: [serverless-celery]
  * // custom: { celery: { app: ./src/app.ts } }
  */
-import { CeleryError } from '../core/errors.js';
+import { CeleryError, InvalidConfigError } from '../core/errors.js';
+import { deploymentIssues } from './broker-checks.js';
 import {
   clearBuildFolder,
   composeEsbuild,
@@ -29,12 +36,19 @@ import {
   listsEsbuildPlugin,
   PACKAGING_HOOKS,
 } from './bundling.js';
-import { type CeleryConfig, celeryConfigJsonSchema, parseCeleryConfig } from './celery-config.js';
+import {
+  type CeleryConfig,
+  CONFIG_PATH,
+  celeryConfigJsonSchema,
+  parseCeleryConfig,
+} from './celery-config.js';
 import { celeryRoles } from './celery-roles.js';
 import { devSettingsFromEnv, withDevSettings } from './dev-settings.js';
 import { entryHandler, writeEntries } from './function-entries.js';
 import { type AppModule, loadAppModule } from './load-app-module.js';
+import { functionsOfCeleryRole, joinBrokerVpc, openIamRoutes } from './own-functions.js';
 import { type CeleryPlan, planFunctions } from './plan-functions.js';
+import { scheduleFailureResources, sendsScheduleFailures } from './schedule-failures.js';
 import type {
   Hook,
   PluginLog,
@@ -52,6 +66,7 @@ interface Prepared {
   readonly serviceDir: string;
   /** `provider.vpc` as written (the framework replaces an absent one with `{}` when compiling). */
   readonly providerVpc: unknown;
+  readonly stage: string;
 }
 
 /** The plugin. The framework constructs it; its work happens in {@link hooks}. */
@@ -61,6 +76,7 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
   readonly #log: PluginLog;
   #prepared: Prepared | undefined;
   #entries: Promise<void> | undefined;
+  #deploymentChecked = false;
 
   constructor(serverless: Serverless, options: PluginOptions, utils: PluginUtils = {}) {
     this.#serverless = serverless;
@@ -82,6 +98,9 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
         event === 'initialize' || event.startsWith('after:')
           ? hook
           : async () => {
+              // Refused before seconds of bundling, not after.
+              if (PACKAGING_HOOKS.has(event))
+                await this.#guard(async () => this.#checkDeployment());
               await this.#writeEntries();
               if (PACKAGING_HOOKS.has(event)) await this.#clearBuildFolder();
               await hook();
@@ -91,7 +110,7 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
       await this.#guard(() => this.#initialize());
       await esbuild.initialize?.();
     };
-    hooks['package:compileEvents'] = () => this.#guard(async () => this.#addRoles());
+    hooks['package:compileEvents'] = () => this.#guard(async () => this.#addResources());
     this.hooks = hooks;
   }
 
@@ -108,10 +127,12 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
       frameworkConfig.servicePath ??
       process.cwd();
     const app = await loadAppModule(config.app, serviceDir);
+    const stage = this.#serverless.getProvider('aws').getStage();
     const plan = planFunctions(app.registry, config, {
       service: service.service,
-      stage: this.#serverless.getProvider('aws').getStage(),
+      stage,
       providerTimeout: service.provider.timeout,
+      providerLogRetentionInDays: service.provider.logRetentionInDays,
     });
     const clashes = plan.functions.filter((fn) => service.functions[fn.key] !== undefined);
     if (clashes.length > 0) {
@@ -120,8 +141,19 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
           'from the registry: remove them, and override their settings under custom.celery',
       );
     }
+    const ownVpcIssues = joinBrokerVpc(service.functions, config);
+    if (ownVpcIssues.length > 0) throw new InvalidConfigError('serverless.yml', ownVpcIssues);
     for (const fn of plan.functions) {
       service.functions[fn.key] = { ...fn.definition, handler: entryHandler(fn.key) };
+    }
+    if (dev) {
+      const opened = openIamRoutes(service.functions);
+      if (opened.length > 0) {
+        this.#log.notice(
+          `serverless-celery dev: serving ${opened.join(', ')} unsigned (serverless-offline ` +
+            'cannot check aws_iam); deployed, they keep their IAM authorizer',
+        );
+      }
     }
     service.provider.environment ??= {};
     const environment = service.provider.environment;
@@ -144,7 +176,7 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
       config.broker.kind,
       service.custom.esbuild as Record<string, unknown> | undefined,
     );
-    this.#prepared = { config, app, plan, serviceDir, providerVpc: service.provider.vpc };
+    this.#prepared = { config, app, plan, serviceDir, providerVpc: service.provider.vpc, stage };
     const counts = plan.functions.reduce<Record<string, number>>((all, fn) => {
       all[fn.kind] = (all[fn.kind] ?? 0) + 1;
       return all;
@@ -168,29 +200,51 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
     return prepared ? clearBuildFolder(prepared.serviceDir, settings) : Promise.resolve();
   }
 
-  /** Adds the roles to the compiled template (the service's own `resources` merge over them). */
-  #addRoles(): void {
+  /**
+   * Checks the broker for a deployment, once per run: errors refuse it, warnings are printed.
+   *
+   * @throws InvalidConfigError when the broker URL is missing or local on a stage that is not
+   */
+  #checkDeployment(): void {
     const prepared = this.#prepared;
-    const template = this.#serverless.service.provider.compiledCloudFormationTemplate;
+    if (!prepared || this.#deploymentChecked) return;
+    this.#deploymentChecked = true;
+    const { errors, warnings } = deploymentIssues(
+      prepared.config.broker,
+      prepared.stage,
+      `${CONFIG_PATH}.broker`,
+    );
+    if (errors.length > 0) throw new InvalidConfigError('serverless.yml', errors);
+    for (const warning of warnings) this.#log.warning(`serverless-celery: ${warning}`);
+  }
+
+  /**
+   * Adds the roles and the schedule failure queue to the compiled template (the service's own
+   * `resources` merge over them), after `#checkDeployment` if no bundling hook ran it.
+   */
+  #addResources(): void {
+    const prepared = this.#prepared;
+    const { service } = this.#serverless;
+    const template = service.provider.compiledCloudFormationTemplate;
     if (!prepared || !template) return;
-    const { broker } = prepared.config;
-    if (broker.url === undefined) {
-      this.#log.warning(
-        'serverless-celery: custom.celery.broker.url is not set, so the deployed functions use ' +
-          `the local default (${broker.kind === 'redis' ? 'redis://127.0.0.1:6379/0' : 'amqp://127.0.0.1:5672/'}), ` +
-          `which no Lambda function can reach: set it, e.g. url: \${param:brokerUrl}`,
-      );
-    }
-    if (broker.kind === 'rabbitmq' && (broker.amazonMq?.arn ?? '') === '') {
-      this.#log.warning(
-        'serverless-celery: custom.celery.broker.amazonMq.arn is not set, so the dispatcher ' +
-          'has no event source and nothing consumes the RabbitMQ queues in AWS',
-      );
-    }
+    this.#checkDeployment();
+    const generated = new Set(prepared.plan.functions.map((fn) => fn.key));
+    const own = Object.fromEntries(
+      Object.entries(service.functions).filter(([key]) => !generated.has(key)),
+    );
     Object.assign(
       template.Resources,
-      celeryRoles(prepared.plan, { providerVpc: prepared.providerVpc }),
+      celeryRoles(prepared.plan, {
+        providerVpc: prepared.providerVpc,
+        ownFunctions: functionsOfCeleryRole(own, service.provider.iam?.role),
+      }),
     );
+    // No cron task and no poller (RabbitMQ): no function sends there, no queue.
+    if (sendsScheduleFailures(prepared.plan.functions.map((fn) => fn.definition))) {
+      const { resources, outputs } = scheduleFailureResources();
+      Object.assign(template.Resources, resources);
+      template.Outputs = { ...template.Outputs, ...outputs };
+    }
   }
 
   /** Our errors become the framework's, which it prints as a message without a stack trace. */

@@ -32,8 +32,15 @@ export interface ProviderConfig {
   runtime?: string;
   timeout?: number;
   vpc?: unknown;
+  /** Days CloudWatch keeps every function's logs, unless a function sets its own. */
+  logRetentionInDays?: unknown;
+  /** `role`: the logical id, ARN or definition every function runs with by default. */
+  iam?: { role?: unknown; [property: string]: unknown };
   environment?: Record<string, unknown>;
-  compiledCloudFormationTemplate?: { Resources: Record<string, CfnResource> };
+  compiledCloudFormationTemplate?: {
+    Resources: Record<string, CfnResource>;
+    Outputs?: Record<string, unknown>;
+  };
   [property: string]: unknown;
 }
 

@@ -2,7 +2,7 @@
  * Reading what `osls package` wrote for a service: its CloudFormation template and the zips of
  * its functions, by function key (`task-orders-send_confirmation`, `poller`…). Used by
  * `test/integration/example-project.test.ts`, which packages the example service installed from
- * the tarball.
+ * the tarball, and the tests that package the demo's variants (demo-variants.ts).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,11 +12,16 @@ import { inflateRawSync } from 'node:zlib';
 export interface Resource {
   readonly Type: string;
   readonly Properties: Record<string, unknown>;
+  readonly Condition?: string;
+  readonly DependsOn?: unknown;
 }
 
 /** The part of a CloudFormation template the tests read. */
 export interface Template {
   readonly Resources: Record<string, Resource>;
+  readonly Outputs?: Record<string, unknown>;
+  readonly Conditions?: Record<string, unknown>;
+  readonly Parameters?: Record<string, unknown>;
 }
 
 /** An IAM policy statement. */
@@ -142,4 +147,21 @@ export async function unzip(file: string): Promise<Map<string, Buffer>> {
     at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
   }
   return entries;
+}
+
+/** The variables of a function's environment. */
+export function environmentOf(service: PackagedService, key: string): Record<string, string> {
+  const { Properties } = functionOf(service, key);
+  return (Properties.Environment as { Variables: Record<string, string> }).Variables;
+}
+
+/** The policies of a role, by name, as their statements. */
+export function policiesOf(template: Template, roleId: string): Record<string, Statement[]> {
+  const role = template.Resources[roleId];
+  if (!role) throw new Error(`no role ${roleId} in the template`);
+  const policies = (role.Properties.Policies ?? []) as {
+    PolicyName: string;
+    PolicyDocument: { Statement: Statement[] };
+  }[];
+  return Object.fromEntries(policies.map((p) => [p.PolicyName, p.PolicyDocument.Statement]));
 }

@@ -1,32 +1,53 @@
 /**
  * What the serverless-celery plugin (src/serverless/) makes of the demo's serverless.yml and task
- * registry, packaged by `osls package` offline (dummy credentials, no network): once with the
- * defaults (Redis) and once for RabbitMQ on Amazon MQ with every infra/ fragment merged. Checks
- * the functions against the registry (a function per task under taskFunctionKey(name) whose
- * handler runs that task, a cron trigger per periodic task at toScheduleExpression(its schedule),
- * the poller or the dispatcher, the producers), the CloudFormation template (rules, IAM,
- * environment, event source mapping, routes) and the bundles in the zips.
+ * registry, packaged by `osls package` offline (dummy credentials, no network): with the defaults
+ * (Redis) and for RabbitMQ on Amazon MQ with the infra/ fragments merged (demo-variants.ts; the
+ * VPC + secret variant is serverless-package-vpc.test.ts). Checks the functions against the
+ * registry (a function per task under taskFunctionKey(name) whose handler runs that task, a cron
+ * trigger per periodic task at toScheduleExpression(its schedule), the poller or the dispatcher,
+ * the producers), the CloudFormation template (rules, IAM, environment, event source mapping,
+ * routes, log retention, the schedule failure queue) and the bundles in the zips.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBrokerConfig } from '../../src/config/broker-config.js';
-import type { Schedule } from '../../src/core/schedule.js';
 import { registry } from '../../src/demo/app.js';
 import { taskFunctionKey } from '../../src/lambda/function-names.js';
 import { brokerConfigFromEnv } from '../../src/lambda/runtime.js';
 import { toScheduleExpression } from '../../src/lambda/schedule-expression.js';
+import { ROOT } from '../helpers/cli.js';
+import {
+  type PackagedVariant,
+  packageVariants,
+  RABBITMQ_ARN,
+  RABBITMQ_SECRET_ARN,
+  RABBITMQ_URL,
+  removePackagedVariants,
+} from '../helpers/demo-variants.js';
+import {
+  actionsOf,
+  environmentOf,
+  functionArn,
+  functionOf,
+  functionsByKey,
+  type GetAtt,
+  iamStatements,
+  type PackagedService,
+  policiesOf,
+  resourcesOfType,
+  roleOf,
+  scheduleRules,
+  type Template,
+  unzip,
+} from '../helpers/packaged-service.js';
 
 const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const STAGE = 'dev';
-const PREFIX = `serverless-celery-${STAGE}-`;
+const PREFIX = 'serverless-celery-dev-';
 /** PollerOptions.stopTakingAtMs's default (src/lambda/poller-handler.ts). */
 const POLLER_STOP_TAKING_AT_MS = 60_000;
 /**
@@ -44,37 +65,14 @@ const REDIS_BROKER_MARK = 'unacked_index';
 const ENTRY_DIR = '.serverless-celery';
 /** The demo's own function, written in serverless.yml. */
 const DEMO_FUNCTIONS = ['events-api'];
-const RABBITMQ_ARN =
-  'arn:aws:mq:us-east-1:123456789012:broker:celery:b-0f5f3b4e-1111-2222-3333-444455556666';
-const RABBITMQ_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:celery-AbCdEf';
-const RABBITMQ_URL =
-  'amqps://b-0f5f3b4e-1111-2222-3333-444455556666.mq.us-east-1.amazonaws.com:5671';
 /** Every function's environment: the plugin's (BROKER_URL, FUNCTION_PREFIX) and the demo's. */
 const SHARED_ENV = {
   BROKER_URL: 'redis://127.0.0.1:6379/0',
   FUNCTION_PREFIX: PREFIX,
   STORE_URL: 'redis://127.0.0.1:6379/0',
 };
-
-interface Resource {
-  readonly Type: string;
-  readonly Properties: Record<string, unknown>;
-  readonly Condition?: string;
-}
-
-interface Template {
-  readonly Resources: Record<string, Resource>;
-  readonly Outputs: Record<string, unknown>;
-  readonly Conditions?: Record<string, unknown>;
-}
-
-interface Statement {
-  readonly Effect: string;
-  readonly Action: string | readonly string[];
-  readonly Resource: unknown;
-}
-
-type GetAtt = { readonly 'Fn::GetAtt': readonly [string, string] };
+/** The on-failure destination of the functions EventBridge invokes. */
+const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['CeleryScheduleFailureQueue', 'Arn'] };
 
 const TASK_KEYS = registry.tasks.map((task) => taskFunctionKey(task.name));
 const CRON_TASKS = registry.tasks.flatMap((task) =>
@@ -88,9 +86,9 @@ function expectedKeys(drainer: 'poller' | 'dispatcher'): string[] {
   return [...TASK_KEYS, ...CRON_KEYS, drainer, ...PRODUCER_KEYS, ...DEMO_FUNCTIONS].sort();
 }
 
-/** The source of a handler (`.serverless-celery/x.handler` → `.serverless-celery/x.js`). */
-async function handlerSource(handler: string): Promise<string> {
-  const base = path.join(ROOT, handler.replace(/\.handler$/, ''));
+/** The source of a handler in the packaged copy (`.serverless-celery/x.handler` → `x.js`). */
+async function handlerSource(service: PackagedVariant, handler: string): Promise<string> {
+  const base = path.join(service.serviceDir, handler.replace(/\.handler$/, ''));
   const file = [`${base}.js`, `${base}.ts`].find((candidate) => existsSync(candidate));
   expect(file, `the source of ${handler}`).toBeDefined();
   return readFile(file as string, 'utf8');
@@ -99,18 +97,6 @@ async function handlerSource(handler: string): Promise<string> {
 /** The task a handler file builds its handler for: createTaskHandler(registry, 'x') → 'x'. */
 function factoryTask(source: string, factory: string): string | undefined {
   return new RegExp(`${factory}\\(\\s*[\\w.]+\\s*,\\s*['"]([^'"]+)['"]`).exec(source)?.[1];
-}
-
-/** The ARN granted for a function key. */
-function functionArn(key: string): { 'Fn::Sub': string } {
-  const account = ['Partition', 'Region', 'AccountId'].map((name) => `\${AWS::${name}}`);
-  return {
-    'Fn::Sub': `arn:${account[0]}:lambda:${account[1]}:${account[2]}:function:${PREFIX}${key}`,
-  };
-}
-
-function expression(schedule: Schedule): string {
-  return toScheduleExpression(schedule);
 }
 
 /** Fails on any ReservedConcurrentExecutions, wherever it is in the template. */
@@ -127,50 +113,14 @@ function expectNoReservedConcurrency(template: Template): void {
  * The poller's visibility timeout, as its runtime would read it from its environment, is above
  * its timeout: a message is restored only once the poller that held it is surely gone.
  */
-function expectPollerVisibilityBeyondTimeout(template: Template): void {
-  const { Properties } = functionResource(template, 'poller');
-  const env = (Properties.Environment as { Variables: Record<string, string> }).Variables;
-  const config = parseBrokerConfig(brokerConfigFromEnv(env));
+function expectPollerVisibilityBeyondTimeout(service: PackagedService): void {
+  const { Properties } = functionOf(service, 'poller');
+  const config = parseBrokerConfig(brokerConfigFromEnv(environmentOf(service, 'poller')));
 
   expect(config.kind).toBe('redis');
   expect(config.kind === 'redis' && config.visibilityTimeout).toBeGreaterThan(
     Properties.Timeout as number,
   );
-}
-
-/** A packaged service: the directory of its zips, its template and what osls printed. */
-interface Packaged {
-  readonly dir: string;
-  readonly template: Template;
-  readonly output: string;
-}
-
-const temporaryDirs: string[] = [];
-
-afterAll(async () => {
-  await Promise.all(temporaryDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function temporaryDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  temporaryDirs.push(dir);
-  return dir;
-}
-
-/** Runs `osls package` offline into a new temporary directory. */
-async function packageService(params: Record<string, string>): Promise<Packaged> {
-  const dir = await temporaryDir('sls-package-');
-  const args = ['osls', 'package', '--stage', STAGE, '--package', dir];
-  for (const [name, value] of Object.entries(params)) args.push(`--param=${name}=${value}`);
-  const { stdout, stderr } = await run('npx', args, {
-    cwd: ROOT,
-    timeout: 150_000,
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', FORCE_COLOR: '0' },
-  });
-  const template = JSON.parse(
-    await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
-  ) as Template;
-  return { dir, template, output: `${stdout}\n${stderr}` };
 }
 
 /** The configuration problems osls listed (serverless.yml sets configValidationMode: warn). */
@@ -182,123 +132,83 @@ function configWarnings(output: string): string[] {
     .filter(Boolean);
 }
 
-function resourcesOfType(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
-}
-
-/** Function key → logical id of its AWS::Lambda::Function. */
-function functionIds(template: Template): Map<string, string> {
-  return new Map(
-    resourcesOfType(template, 'AWS::Lambda::Function').map(([id, resource]) => [
-      String(resource.Properties.FunctionName).slice(PREFIX.length),
-      id,
-    ]),
-  );
-}
-
-function functionResource(template: Template, key: string): Resource {
-  const resource = template.Resources[functionIds(template).get(key) ?? ''];
-  if (!resource) throw new Error(`no function ${key} in the template`);
-  return resource;
-}
-
-function roleOf(template: Template, key: string): string {
-  return (functionResource(template, key).Properties.Role as GetAtt)['Fn::GetAtt'][0];
-}
-
-/** The rule's target function, state and expression, for every EventBridge rule. */
-function scheduleRules(template: Template): [string | undefined, unknown, unknown][] {
-  const keys = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
-  return resourcesOfType(template, 'AWS::Events::Rule').map(([, resource]) => {
-    const [target] = resource.Properties.Targets as { Arn: GetAtt }[];
-    const key = keys.get(target?.Arn['Fn::GetAtt'][0] ?? '');
-    return [key, resource.Properties.ScheduleExpression, resource.Properties.State];
-  });
-}
-
-/** Every IAM statement in the template, with the role or policy that holds it. */
-function iamStatements(template: Template): { holder: string; statement: Statement }[] {
-  const found: { holder: string; statement: Statement }[] = [];
-  for (const [id, resource] of resourcesOfType(template, 'AWS::IAM::Role')) {
-    // Plain policies only: an Fn::If here (a branch for the other broker) fails the test.
-    for (const policy of (resource.Properties.Policies ?? []) as unknown[]) {
-      const document = (policy as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument;
-      for (const statement of document.Statement) found.push({ holder: id, statement });
-    }
-  }
-  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
-    for (const [id, resource] of resourcesOfType(template, type)) {
-      const document = resource.Properties.PolicyDocument as { Statement: Statement[] };
-      for (const statement of document.Statement) found.push({ holder: id, statement });
-    }
-  }
-  return found;
-}
-
-function actions(statement: Statement): readonly string[] {
-  return typeof statement.Action === 'string' ? [statement.Action] : statement.Action;
-}
-
-/** The entries of a zip archive as osls writes them (stored or deflated), by name. */
-async function unzip(file: string): Promise<Map<string, Buffer>> {
-  const zip = await readFile(file);
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const count = zip.readUInt16LE(end + 10);
-  let at = zip.readUInt32LE(end + 16);
-  const entries = new Map<string, Buffer>();
-  for (let index = 0; index < count; index++) {
-    const method = zip.readUInt16LE(at + 10);
-    const compressedSize = zip.readUInt32LE(at + 20);
-    const nameLength = zip.readUInt16LE(at + 28);
-    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
-    const local = zip.readUInt32LE(at + 42);
-    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const data = zip.subarray(start, start + compressedSize);
-    entries.set(name, method === 8 ? inflateRawSync(data) : Buffer.from(data));
-    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
-  }
-  return entries;
-}
-
 /** The one file of a function's zip: its bundle, named after its handler. */
-async function bundleOf(service: Packaged, key: string): Promise<Buffer> {
+async function bundleOf(service: PackagedService, key: string): Promise<Buffer> {
   const entries = await unzip(path.join(service.dir, `${key}.zip`));
   const name = `${DEMO_FUNCTIONS.includes(key) ? 'functions' : ENTRY_DIR}/${key}.mjs`;
   expect([...entries.keys()], `${key}.zip`).toEqual([name]);
   return entries.get(name) as Buffer;
 }
 
-function environmentOf(template: Template, key: string): Record<string, string> {
-  const { Properties } = functionResource(template, key);
-  return (Properties.Environment as { Variables: Record<string, string> }).Variables;
-}
-
 /** The role that may invoke functions, and what it may invoke: exactly the task functions. */
-function expectOnlyInvoker(template: Template, key: 'poller' | 'dispatcher'): void {
+function expectOnlyInvoker(service: PackagedService, key: 'poller' | 'dispatcher'): void {
+  const { template } = service;
   const invoking = iamStatements(template).filter(({ statement }) =>
-    actions(statement).some((action) => action === '*' || action.startsWith('lambda:')),
+    actionsOf(statement).some((action) => action === '*' || action.startsWith('lambda:')),
   );
 
   expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
-  expect(invoking.map(({ holder }) => holder)).toEqual([roleOf(template, key)]);
+  expect(invoking.map(({ holder }) => holder)).toEqual([roleOf(service, key)]);
   expect(invoking[0]?.statement).toEqual({
     Effect: 'Allow',
     Action: 'lambda:InvokeFunction',
-    Resource: [...TASK_KEYS].sort().map((name) => functionArn(name)),
+    Resource: [...TASK_KEYS].sort().map((name) => functionArn(`${PREFIX}${name}`)),
   });
-  for (const other of functionIds(template).keys()) {
-    if (other !== key) expect(roleOf(template, other), other).toBe('CeleryFunctionRole');
+  for (const other of functionsByKey(service).keys()) {
+    if (other !== key) expect(roleOf(service, other), other).toBe('CeleryFunctionRole');
   }
 }
 
+/** The logical id of a function's AWS::Lambda::Function. */
+function functionId(service: PackagedService, key: string): string | undefined {
+  return resourcesOfType(service.template, 'AWS::Lambda::Function').find(
+    ([, resource]) => resource.Properties.FunctionName === `${service.prefix}${key}`,
+  )?.[0];
+}
+
+/** Every log group's retention, by log group id. */
+function logRetentions(template: Template): Record<string, unknown> {
+  return Object.fromEntries(
+    resourcesOfType(template, 'AWS::Logs::LogGroup').map(([id, resource]) => [
+      id,
+      resource.Properties.RetentionInDays,
+    ]),
+  );
+}
+
+/** The on-failure destination of each function that has one, by key. */
+function failureDestinations(service: PackagedService): Record<string, unknown> {
+  const keys = new Map(
+    resourcesOfType(service.template, 'AWS::Lambda::Function').map(([id, resource]) => [
+      id,
+      String(resource.Properties.FunctionName).slice(service.prefix.length),
+    ]),
+  );
+  return Object.fromEntries(
+    resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').flatMap(([, config]) => {
+      const target = (config.Properties.FunctionName as { Ref: string }).Ref;
+      const onFailure = (config.Properties.DestinationConfig as { OnFailure?: unknown })?.OnFailure;
+      return onFailure ? [[keys.get(target), onFailure]] : [];
+    }),
+  );
+}
+
+let packaged: Record<'redis' | 'rabbitmq', PackagedVariant>;
+
+beforeAll(async () => {
+  packaged = await packageVariants(['redis', 'rabbitmq']);
+}, 180_000);
+
+afterAll(removePackagedVariants);
+
 describe('osls package, Redis (the defaults)', () => {
-  let service: Packaged;
+  let service: PackagedVariant;
   let keys: string[];
 
-  beforeAll(async () => {
-    service = await packageService({});
-    keys = [...functionIds(service.template).keys()].sort();
-  }, 180_000);
+  beforeAll(() => {
+    service = packaged.redis;
+    keys = [...functionsByKey(service).keys()].sort();
+  });
 
   it('reports no configuration problem but the build key that Serverless v4 reads', () => {
     expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
@@ -311,52 +221,62 @@ describe('osls package, Redis (the defaults)', () => {
   it.each(registry.tasks.map((task) => [task.name, taskFunctionKey(task.name)]))(
     'runs task %s in function %s, whose generated handler builds createTaskHandler for it',
     async (name, key) => {
-      const { Properties } = functionResource(service.template, key);
+      const { Properties } = functionOf(service, key);
 
       expect(Properties.Handler).toBe(`${ENTRY_DIR}/${key}.handler`);
       expect(
-        factoryTask(await handlerSource(Properties.Handler as string), 'createTaskHandler'),
+        factoryTask(
+          await handlerSource(service, Properties.Handler as string),
+          'createTaskHandler',
+        ),
       ).toBe(name);
     },
   );
 
   it('triggers every cron task from one cron-* function at its translated schedule', async () => {
-    const rules = scheduleRules(service.template);
+    const rules = scheduleRules(service);
     for (const [index, task] of CRON_TASKS.entries()) {
       const key = CRON_KEYS[index] as string;
-      const handler = functionResource(service.template, key).Properties.Handler as string;
+      const handler = functionOf(service, key).Properties.Handler as string;
 
-      expect(factoryTask(await handlerSource(handler), 'createCronHandler')).toBe(task.name);
+      expect(factoryTask(await handlerSource(service, handler), 'createCronHandler')).toBe(
+        task.name,
+      );
       expect(rules.filter(([target]) => target === key)).toEqual([
-        [key, expression(task.schedule), 'ENABLED'],
+        [key, toScheduleExpression(task.schedule), 'ENABLED'],
       ]);
     }
   });
 
   it('declares every function on nodejs22.x with the shared environment, and the poller its visibility timeout', () => {
     for (const key of keys) {
-      const { Properties } = functionResource(service.template, key);
+      const { Properties } = functionOf(service, key);
       expect(Properties.Runtime, key).toBe('nodejs22.x');
-      expect(environmentOf(service.template, key), key).toEqual(
+      expect(environmentOf(service, key), key).toEqual(
         key === 'poller' ? { ...SHARED_ENV, BROKER_VISIBILITY_TIMEOUT: '960' } : SHARED_ENV,
       );
     }
-    expectPollerVisibilityBeyondTimeout(service.template);
+    expectPollerVisibilityBeyondTimeout(service);
   });
 
   it('times every task function out before the poller stops taking', () => {
     for (const key of TASK_KEYS) {
-      const timeout = functionResource(service.template, key).Properties.Timeout as number;
+      const timeout = functionOf(service, key).Properties.Timeout as number;
       expect(timeout * 1000, key).toBeLessThan(POLLER_STOP_TAKING_AT_MS);
     }
-    expect(
-      (functionResource(service.template, 'poller').Properties.Timeout as number) * 1000,
-    ).toBeGreaterThan(POLLER_STOP_TAKING_AT_MS);
+    expect((functionOf(service, 'poller').Properties.Timeout as number) * 1000).toBeGreaterThan(
+      POLLER_STOP_TAKING_AT_MS,
+    );
   });
 
   it('routes POST /tasks/{name} to producer-http and the events API to events-api', () => {
     const { template } = service;
-    const ids = new Map([...functionIds(template)].map(([key, id]) => [id, key]));
+    const ids = new Map(
+      resourcesOfType(template, 'AWS::Lambda::Function').map(([id, resource]) => [
+        id,
+        String(resource.Properties.FunctionName).slice(PREFIX.length),
+      ]),
+    );
     const integrations = new Map(
       resourcesOfType(template, 'AWS::ApiGatewayV2::Integration').map(([id, resource]) => [
         id,
@@ -376,7 +296,7 @@ describe('osls package, Redis (the defaults)', () => {
     ]);
   });
 
-  it('requires IAM-signed requests to publish tasks over HTTP', () => {
+  it('requires IAM-signed requests on every route: publishing tasks and the demo’s events API', () => {
     const auth = Object.fromEntries(
       resourcesOfType(service.template, 'AWS::ApiGatewayV2::Route').map(([, resource]) => [
         resource.Properties.RouteKey,
@@ -384,11 +304,50 @@ describe('osls package, Redis (the defaults)', () => {
       ]),
     );
 
-    expect(auth['POST /tasks/{name}']).toBe('AWS_IAM');
+    expect(auth).toEqual({
+      'POST /tasks/{name}': 'AWS_IAM',
+      'POST /events': 'AWS_IAM',
+      'GET /events/{id}': 'AWS_IAM',
+    });
+  });
+
+  it('keeps every function’s logs 30 days', () => {
+    const retentions = logRetentions(service.template);
+
+    expect(Object.keys(retentions)).toHaveLength(keys.length);
+    expect(new Set(Object.values(retentions))).toEqual(new Set([30]));
+  });
+
+  it('sends the failed runs of the poller and cron triggers to a queue of the stack, which they may write to', () => {
+    const { Resources, Outputs } = service.template;
+
+    expect(failureDestinations(service)).toEqual(
+      Object.fromEntries(
+        [...CRON_KEYS, 'poller'].map((key) => [key, { Destination: FAILURE_QUEUE_ARN }]),
+      ),
+    );
+    expect(Resources.CeleryScheduleFailureQueue).toEqual({
+      Type: 'AWS::SQS::Queue',
+      Properties: { MessageRetentionPeriod: 1_209_600, SqsManagedSseEnabled: true },
+    });
+    expect(Object.keys(Outputs ?? {})).toEqual(
+      expect.arrayContaining(['CeleryScheduleFailureQueueUrl', 'CeleryScheduleFailureQueueArn']),
+    );
+    for (const role of ['CeleryFunctionRole', 'CeleryPollerRole']) {
+      expect(policiesOf(service.template, role)['send-failed-events'], role).toEqual([
+        { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: FAILURE_QUEUE_ARN },
+      ]);
+    }
+  });
+
+  it('puts no function in a VPC', () => {
+    for (const key of keys) {
+      expect(functionOf(service, key).Properties.VpcConfig, key).toBeUndefined();
+    }
   });
 
   it('runs the poller every minute, and only the poller and cron-* functions on schedules', () => {
-    const rules = scheduleRules(service.template);
+    const rules = scheduleRules(service);
 
     expect(rules.filter(([key]) => !key?.startsWith('cron-'))).toEqual([
       ['poller', 'rate(1 minute)', 'ENABLED'],
@@ -405,17 +364,20 @@ describe('osls package, Redis (the defaults)', () => {
     const types = Object.values(service.template.Resources).map((resource) => resource.Type);
 
     expect(types).not.toContain('AWS::Lambda::EventSourceMapping');
-    expect(types.filter((type) => /AmazonMQ|ElastiCache|SecretsManager/.test(type))).toEqual([]);
+    expect(types.filter((type) => /AmazonMQ|ElastiCache|SecretsManager|EC2/.test(type))).toEqual(
+      [],
+    );
     expect(service.template.Conditions).toBeUndefined();
+    expect(service.template.Parameters).toBeUndefined();
   });
 
   it('lets only the poller role invoke functions, exactly the task functions', () => {
-    expectOnlyInvoker(service.template, 'poller');
+    expectOnlyInvoker(service, 'poller');
   });
 
   it('gives no role Amazon MQ, Secrets Manager or EC2 permissions', () => {
     const found = iamStatements(service.template).filter(({ statement }) =>
-      actions(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
+      actionsOf(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
     );
 
     expect(found).toEqual([]);
@@ -452,7 +414,8 @@ describe('osls package, Redis (the defaults)', () => {
   });
 
   it('loads every bundle as the runtime does: as ESM, with require for CommonJS dependencies', async () => {
-    const dir = await temporaryDir('sls-bundles-');
+    const dir = path.join(service.serviceDir, '..', 'bundles');
+    await mkdir(dir);
     // The runtime provides @aws-sdk/*; the project's node_modules stands in for it.
     await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
     for (const key of keys) {
@@ -474,43 +437,35 @@ describe('osls package, Redis (the defaults)', () => {
 });
 
 describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () => {
-  let service: Packaged;
+  let service: PackagedVariant;
 
-  beforeAll(async () => {
-    service = await packageService({
-      broker: 'rabbitmq',
-      brokerUrl: RABBITMQ_URL,
-      rabbitmqArn: RABBITMQ_ARN,
-      rabbitmqSecretArn: RABBITMQ_SECRET_ARN,
-      rabbitmqBatchSize: '25',
-      rabbitmqBatchWindow: '5',
-      amazonMq: 'true',
-      elastiCache: 'true',
-    });
-  }, 180_000);
+  beforeAll(() => {
+    service = packaged.rabbitmq;
+  });
 
   it('reports no configuration problem but the build key that Serverless v4 reads', () => {
     expect(configWarnings(service.output)).toEqual(["at root: unrecognized property 'build'"]);
   });
 
   it('has the dispatcher instead of the poller, and the same other functions', () => {
-    const keys = [...functionIds(service.template).keys()].sort();
+    const keys = [...functionsByKey(service).keys()].sort();
 
     expect(keys).toEqual(expectedKeys('dispatcher'));
     for (const key of keys) {
-      expect(environmentOf(service.template, key), key).toEqual({
+      // The functions log in with the event source's secret: no password in the URL.
+      expect(environmentOf(service, key), key).toEqual({
         ...SHARED_ENV,
         BROKER_URL: RABBITMQ_URL,
+        BROKER_SECRET_ARN: RABBITMQ_SECRET_ARN,
       });
     }
   });
 
   it('times every task function out before the dispatcher gives up', () => {
-    const dispatcher = functionResource(service.template, 'dispatcher').Properties
-      .Timeout as number;
+    const dispatcher = functionOf(service, 'dispatcher').Properties.Timeout as number;
 
     for (const key of TASK_KEYS) {
-      const timeout = functionResource(service.template, key).Properties.Timeout as number;
+      const timeout = functionOf(service, key).Properties.Timeout as number;
       expect(timeout, key).toBeLessThan(dispatcher);
     }
   });
@@ -524,43 +479,83 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
     }
   });
 
-  it('maps the queue of the Amazon MQ broker to the dispatcher, with its secret, batch size and window', () => {
+  it('maps the queue of the Amazon MQ broker to the dispatcher, with its secret, vhost, batch size and window', () => {
     const mappings = resourcesOfType(service.template, 'AWS::Lambda::EventSourceMapping');
 
     expect(mappings.map(([, resource]) => resource.Properties)).toEqual([
       {
-        FunctionName: { 'Fn::GetAtt': [functionIds(service.template).get('dispatcher'), 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': [functionId(service, 'dispatcher'), 'Arn'] },
         EventSourceArn: RABBITMQ_ARN,
         Queues: ['events'],
-        SourceAccessConfigurations: [{ Type: 'BASIC_AUTH', URI: RABBITMQ_SECRET_ARN }],
+        // The vhost of the broker URL (…:5671/orders), where the functions publish.
+        SourceAccessConfigurations: [
+          { Type: 'BASIC_AUTH', URI: RABBITMQ_SECRET_ARN },
+          { Type: 'VIRTUAL_HOST', URI: 'orders' },
+        ],
         BatchSize: 25,
         MaximumBatchingWindowInSeconds: 5,
       },
     ]);
   });
 
-  it('gives the dispatcher role what the event source needs, and no other role', () => {
+  it('gives the dispatcher role what the event source needs, and every role the broker’s secret only', () => {
     const found = iamStatements(service.template).filter(({ statement }) =>
-      actions(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
+      actionsOf(statement).some((action) => /^(mq|secretsmanager|ec2):/.test(action)),
     );
+    const dispatcherRole = roleOf(service, 'dispatcher');
 
-    expect(new Set(found.map(({ holder }) => holder))).toEqual(
-      new Set([roleOf(service.template, 'dispatcher')]),
-    );
-    expect(found.map(({ statement }) => [actions(statement)[0], statement.Resource])).toEqual([
+    expect(
+      found
+        .filter(({ holder }) => holder === dispatcherRole)
+        .map(({ statement }) => [actionsOf(statement)[0], statement.Resource]),
+    ).toEqual([
       ['mq:DescribeBroker', RABBITMQ_ARN],
       ['secretsmanager:GetSecretValue', RABBITMQ_SECRET_ARN],
       ['ec2:CreateNetworkInterface', '*'],
+      ['secretsmanager:GetSecretValue', RABBITMQ_SECRET_ARN],
+    ]);
+    // The producers and cron triggers publish with the secret's user; nothing else to read.
+    expect(
+      found
+        .filter(({ holder }) => holder !== dispatcherRole)
+        .map(({ holder, statement }) => [holder, statement]),
+    ).toEqual([
+      [
+        'CeleryFunctionRole',
+        { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: RABBITMQ_SECRET_ARN },
+      ],
     ]);
   });
 
+  it('opens the /events routes with eventsAuth=none, and keeps publishing signed', () => {
+    const auth = Object.fromEntries(
+      resourcesOfType(service.template, 'AWS::ApiGatewayV2::Route').map(([, resource]) => [
+        resource.Properties.RouteKey,
+        resource.Properties.AuthorizationType ?? 'NONE',
+      ]),
+    );
+
+    expect(auth).toEqual({
+      'POST /tasks/{name}': 'AWS_IAM',
+      'POST /events': 'NONE',
+      'GET /events/{id}': 'NONE',
+    });
+  });
+
+  it('keeps every function’s logs for logRetentionDays, and sends the cron triggers’ failures to the queue', () => {
+    expect(new Set(Object.values(logRetentions(service.template)))).toEqual(new Set([14]));
+    expect(failureDestinations(service)).toEqual(
+      Object.fromEntries(CRON_KEYS.map((key) => [key, { Destination: FAILURE_QUEUE_ARN }])),
+    );
+  });
+
   it('lets only the dispatcher role invoke functions, exactly the task functions', () => {
-    expectOnlyInvoker(service.template, 'dispatcher');
+    expectOnlyInvoker(service, 'dispatcher');
   });
 
   it('reserves concurrency for no function, and schedules only the cron triggers', () => {
     expectNoReservedConcurrency(service.template);
-    expect(scheduleRules(service.template).map(([key]) => key)).toEqual(CRON_KEYS);
+    expect(scheduleRules(service).map(([key]) => key)).toEqual(CRON_KEYS);
   });
 
   it('merges an Amazon MQ for RabbitMQ broker whose user comes from a generated secret', () => {
@@ -575,7 +570,7 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
       EngineType: 'RABBITMQ',
       Users: [{ Username: secretField('username'), Password: secretField('password') }],
     });
-    expect(Object.keys(Outputs)).toEqual(
+    expect(Object.keys(Outputs ?? {})).toEqual(
       expect.arrayContaining(['AmazonMqBrokerArn', 'AmazonMqSecretArn', 'AmazonMqAmqpsEndpoint']),
     );
   });
@@ -591,6 +586,6 @@ describe('osls package, RabbitMQ on Amazon MQ with every infra/ fragment', () =>
       CacheParameterGroupName: { Ref: 'ElastiCacheParameterGroup' },
       TransitEncryptionEnabled: true,
     });
-    expect(Object.keys(Outputs)).toContain('ElastiCacheRedisUrl');
+    expect(Object.keys(Outputs ?? {})).toContain('ElastiCacheRedisUrl');
   });
 });

@@ -32,6 +32,9 @@ export interface AmqpReply {
 const CLOSE_TEXT =
   /^(?:Operation failed: \w+; |Channel closed by server: |Connection closed: |Handshake terminated by server: )(\d{3}) \([A-Z-]+\) with message "(.*)"$/s;
 
+/** How amqplib's text of a refusal during the handshake (before connection.open) starts. */
+const HANDSHAKE_REFUSED = 'Handshake terminated by server:';
+
 /**
  * amqplib's text when the server answers connection.open with connection.close: the frame's
  * fields are dropped, but RabbitMQ closes connection.open only with 530 NOT_ALLOWED (no such
@@ -53,6 +56,19 @@ export function amqpReplyOf(error: unknown): AmqpReply | undefined {
 /** True when `error` is the server's refusal with reply `code`. */
 export function hasAmqpReply(error: unknown, code: number): boolean {
   return amqpReplyOf(error)?.code === code;
+}
+
+/**
+ * True when the broker refused the credentials at the handshake (403 ACCESS_REFUSED, which
+ * amqplib reports as `Handshake terminated by server: 403 …`): a wrong user name or password,
+ * for instance one rotated in its secret. A 403 later on (a missing permission on one object) is
+ * not one: reading the secret again would not help.
+ */
+export function isAmqpAuthFailure(error: unknown): boolean {
+  return (
+    hasAmqpReply(error, AMQP_REPLY.ACCESS_REFUSED) &&
+    (error as Error).message.startsWith(HANDSHAKE_REFUSED)
+  );
 }
 
 /** Node's socket error codes, and amqplib's own connect timeout (an Error without a code). */
@@ -90,7 +106,7 @@ function explainReply(reply: AmqpReply, message: string): string {
   switch (reply.code) {
     case AMQP_REPLY.ACCESS_REFUSED:
       // Refused at the handshake: the credentials. Refused later: a permission on one object.
-      return message.startsWith('Handshake terminated by server:')
+      return message.startsWith(HANDSHAKE_REFUSED)
         ? 'access refused (wrong user name or password)'
         : 'access refused (the user lacks a permission on this vhost)';
     case AMQP_REPLY.NOT_ALLOWED:

@@ -8,6 +8,7 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import type { RabbitMqBrokerConfig } from '../../config/broker-config.js';
+import { connectWithSecret } from '../../config/broker-secret.js';
 import {
   decodeAmqpMessage,
   encodeAmqpMessage,
@@ -32,7 +33,7 @@ import type {
   SettleItem,
 } from '../broker.js';
 import { type AmqpConnect, amqplibConnect } from './amqp-connect.js';
-import { AMQP_REPLY, explainAmqpFailure, hasAmqpReply } from './amqp-failure.js';
+import { AMQP_REPLY, explainAmqpFailure, hasAmqpReply, isAmqpAuthFailure } from './amqp-failure.js';
 import { ChannelHolds } from './channel-holds.js';
 import { deadLetterHeaders, readDeadLetterHeaders } from './dead-letter-headers.js';
 import {
@@ -574,12 +575,17 @@ export class RabbitMqBroker implements Broker {
 
   #open(): Promise<ChannelModel> {
     if (this.#closed) return Promise.reject(new Error('the RabbitMQ broker is closed'));
-    this.#connection ??= this.#connect(
-      withHeartbeat(this.#config.url, this.#config.heartbeatSeconds),
-      {
-        noDelay: true, // Nagle's algorithm costs ~40 ms per confirm round trip
-        timeout: this.#config.connectTimeoutMs,
-      },
+    const socketOptions = {
+      noDelay: true, // Nagle's algorithm costs ~40 ms per confirm round trip
+      timeout: this.#config.connectTimeoutMs,
+    };
+    const url = withHeartbeat(this.#config.url, this.#config.heartbeatSeconds);
+    // With a broker secret, a refusal of its credentials (a rotated password) reads it anew and
+    // connects once more: every reconnect after a lost connection goes through here.
+    this.#connection ??= connectWithSecret(
+      { kind: 'rabbitmq', url, secretArn: this.#config.secretArn },
+      (at) => this.#connect(at, socketOptions),
+      { isAuthFailure: isAmqpAuthFailure },
     ).then(
       (connection) => {
         connection.on('error', (error: Error) =>

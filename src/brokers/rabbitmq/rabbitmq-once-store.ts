@@ -10,9 +10,10 @@
  * Lambda container frozen between ticks would otherwise wake up holding a dead socket.
  */
 import type { Options } from 'amqplib';
+import { brokerSecretArnOf, connectWithSecret } from '../../config/broker-secret.js';
 import type { OnceStore } from '../../core/once-store.js';
 import { type AmqpConnect, amqplibConnect } from './amqp-connect.js';
-import { AMQP_REPLY, hasAmqpReply } from './amqp-failure.js';
+import { AMQP_REPLY, hasAmqpReply, isAmqpAuthFailure } from './amqp-failure.js';
 
 /** Options of {@link rabbitMqOnceStore}. */
 export interface RabbitMqOnceStoreOptions {
@@ -20,6 +21,12 @@ export interface RabbitMqOnceStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Opens the connection (tests wrap amqplib's). @defaultValue amqplib's `connect` */
   readonly connect?: AmqpConnect;
+  /**
+   * Secrets Manager secret holding the credentials, `url` then holding none (see
+   * `broker-secret.ts`); read anew when the broker refuses them.
+   * @defaultValue `BROKER_SECRET_ARN` when `url` is `BROKER_URL` (the broker's own), else none
+   */
+  readonly secretArn?: string | undefined;
 }
 
 /** The one message a claim queue holds: its content says nothing, its presence is the claim. */
@@ -45,10 +52,17 @@ export function rabbitMqOnceStore(
 ): OnceStore & { close(): Promise<void> } {
   const open = options.connect ?? amqplibConnect;
   const socketOptions = { noDelay: true, timeout: options.connectTimeoutMs ?? 10_000 };
+  const endpoint = {
+    kind: 'rabbitmq',
+    url,
+    secretArn: 'secretArn' in options ? options.secretArn : brokerSecretArnOf(url),
+  } as const;
   const withConnection = async <T>(
     work: (connection: Awaited<ReturnType<AmqpConnect>>) => Promise<T>,
   ): Promise<T> => {
-    const connection = await open(url, socketOptions);
+    const connection = await connectWithSecret(endpoint, (at) => open(at, socketOptions), {
+      isAuthFailure: isAmqpAuthFailure,
+    });
     // An unheard 'error' event would be thrown; the call in flight rejects with the same error,
     // and that is where it is handled.
     connection.on('error', () => {});

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisBrokerConfig } from '../../config/broker-config.js';
+import { brokerUrlOf } from '../../config/broker-secret.js';
 import { type DeadLetterReason, deadLetterReason } from '../../core/dead-letter.js';
 import { isPlainObject } from '../../core/json.js';
 import type { TaskMessage } from '../../core/message.js';
@@ -34,7 +35,12 @@ import type {
 } from '../broker.js';
 import { RedisKeys } from './keys.js';
 import { loadRedisClient } from './redis-client.js';
-import { connectRedis, redisFailure, type ScriptedRedis } from './redis-connection.js';
+import {
+  connectRedis,
+  isRedisAuthFailure,
+  redisFailure,
+  type ScriptedRedis,
+} from './redis-connection.js';
 
 /** Options of {@link RedisBroker}. Undeclared queues dead-letter into `<queue>.dlq`. */
 export interface RedisBrokerOptions extends BrokerOptionsBase {
@@ -91,6 +97,12 @@ export class RedisBroker implements Broker {
   #lastError: () => Error | undefined = () => undefined;
   #ready: Promise<void> | undefined;
   #closed = false;
+  // Broker secret (`config.secretArn`, see broker-secret.ts): the URL with the secret's
+  // credentials, resolved by the first operation; a refusal of them (a rotated password) asks the
+  // next operation to read the secret anew and reconnect.
+  #url: string | undefined;
+  #credentialsRefused = false;
+  #resolving: Promise<void> | undefined;
 
   constructor(options: RedisBrokerOptions) {
     this.#config = options.config;
@@ -538,18 +550,31 @@ export class RedisBroker implements Broker {
 
   #connect(role: string): ScriptedRedis {
     const { client, lastError } = connectRedis({
-      url: this.#config.url,
+      url: this.#url ?? this.#config.url,
       connectTimeoutMs: this.#config.connectTimeoutMs,
       connectionName: `serverless-celery:${role}`,
       ...(this.#config.tls ? { tls: this.#config.tls } : {}),
     });
     if (role === 'main') this.#lastError = lastError;
+    if (this.#config.secretArn) {
+      client.on('error', (error: Error) => {
+        if (isRedisAuthFailure(error)) this.#credentialsRefused = true;
+      });
+    }
     return client;
   }
 
   /** The main connection, created on first use; warns once if Redis may evict broker keys. */
-  async #connection(action: string): Promise<ScriptedRedis> {
+  async #connection(action: string, renewed = false): Promise<ScriptedRedis> {
     if (this.#closed) throw new Error('the Redis broker is closed');
+    if (this.#config.secretArn && (this.#url === undefined || this.#credentialsRefused)) {
+      try {
+        await this.#resolveUrl();
+      } catch (error) {
+        throw redisFailure(this.#config.url, action, error);
+      }
+      if (this.#closed) throw new Error('the Redis broker is closed');
+    }
     if (!this.#client) {
       await loadRedisClient();
       this.#client ??= this.#connect('main');
@@ -562,9 +587,44 @@ export class RedisBroker implements Broker {
     try {
       await this.#ready;
     } catch (error) {
+      // Refused at connect (a rotated password): read the secret anew and connect once more.
+      const refused = isRedisAuthFailure(error) || isRedisAuthFailure(this.#lastError());
+      if (this.#config.secretArn && refused && !renewed) {
+        this.#credentialsRefused = true;
+        return this.#connection(action, true);
+      }
       throw redisFailure(this.#config.url, action, error, this.#lastError());
     }
     return client;
+  }
+
+  /**
+   * Reads the broker secret (anew, bypassing the cache, after a refusal) into `#url`; when the
+   * credentials changed, drops the clients that use the old ones, and the caller makes new ones.
+   * Calls made meanwhile wait for the same read.
+   */
+  #resolveUrl(): Promise<void> {
+    this.#resolving ??= (async () => {
+      const refresh = this.#credentialsRefused;
+      this.#credentialsRefused = false;
+      try {
+        const url = await brokerUrlOf(this.#config, refresh);
+        if (url === this.#url) return;
+        this.#url = url;
+      } catch (error) {
+        this.#credentialsRefused = refresh;
+        throw error;
+      }
+      // In-flight commands on them fail, as they were failing anyway: Redis refused the old credentials.
+      this.#client?.disconnect();
+      this.#blocking?.disconnect();
+      this.#client = undefined;
+      this.#blocking = undefined;
+      this.#ready = undefined;
+    })().finally(() => {
+      this.#resolving = undefined;
+    });
+    return this.#resolving;
   }
 
   async #checkEvictionPolicy(client: ScriptedRedis): Promise<void> {

@@ -114,6 +114,14 @@ function withoutCredentials(error: unknown): unknown {
   return error;
 }
 
+/**
+ * True when Redis refused the credentials (`WRONGPASS`, or `ERR invalid password` before Redis 6)
+ * or wanted some (`NOAUTH`): the broker then reads its secret anew (broker-secret.ts).
+ */
+export function isRedisAuthFailure(error: unknown): boolean {
+  return error instanceof Error && /^(WRONGPASS |ERR invalid password|NOAUTH )/.test(error.message);
+}
+
 function explain(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;

@@ -3,11 +3,27 @@
  * tasks do. One lazily created connection per store.
  */
 import type { Redis } from 'ioredis';
+import { brokerSecretArnOf, brokerUrlOf } from '../../config/broker-secret.js';
 import type { OnceStore } from '../../core/once-store.js';
 import { loadRedisClient } from './redis-client.js';
+import { isRedisAuthFailure } from './redis-connection.js';
+
+/** Options of {@link redisOnceStore}. */
+export interface RedisOnceStoreOptions {
+  /**
+   * Secrets Manager secret holding the credentials, `url` then holding none (see
+   * `broker-secret.ts`); read anew when Redis refuses them.
+   * @defaultValue `BROKER_SECRET_ARN` when `url` is `BROKER_URL` (the broker's own), else none
+   */
+  readonly secretArn?: string | undefined;
+}
 
 /**
  * A Redis-backed {@link OnceStore}; keys get `prefix` (kombu's `global_keyprefix`, if any).
+ *
+ * With a secret, a command that Redis refuses for its credentials (a password rotated while the
+ * connection was down) reads the secret anew, reconnects and is sent once more: a refused
+ * command was not run, so sending it again is safe.
  *
  * @param url - @defaultValue {@link defaultOnceStoreUrl}: `ONCE_STORE_URL`, else the broker's Redis
  * @example
@@ -17,34 +33,69 @@ import { loadRedisClient } from './redis-client.js';
 export function redisOnceStore(
   url: string = defaultOnceStoreUrl(),
   prefix = '',
+  options: RedisOnceStoreOptions = {},
 ): OnceStore & { close(): Promise<void> } {
+  const endpoint = {
+    kind: 'redis',
+    url,
+    secretArn: 'secretArn' in options ? options.secretArn : brokerSecretArnOf(url),
+  } as const;
   let redis: Redis | undefined;
-  const client = async () => {
-    if (!redis) {
+  // Bumped by each new client, so that a command refused on an old one is simply sent again.
+  let generation = 0;
+  // Set by a refusal seen on the connection ('error' event), for the next command to act on.
+  let refused = false;
+  const client = async (renew = false) => {
+    if (!redis || renew) {
       const RedisClient = await loadRedisClient();
-      // Another call may have created it while ioredis was loading.
-      redis ??= new RedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const at = await brokerUrlOf(endpoint, renew);
+      // Another call may have created one while ioredis or the secret was loading.
+      if (redis && !renew) return redis;
+      redis?.disconnect();
+      generation++;
+      const created = new RedisClient(at, { lazyConnect: true, maxRetriesPerRequest: 1 });
       // Without a listener ioredis reports failed reconnects as unhandled 'error' events; the
       // failing command rejects with the reason, and that is where it is reported.
-      if (redis.listenerCount('error') === 0) redis.on('error', () => {});
+      created.on('error', (error: Error) => {
+        if (endpoint.secretArn && created === redis && isRedisAuthFailure(error)) refused = true;
+      });
+      redis = created;
     }
     return redis;
   };
+  const run = async <T>(command: (redis: Redis) => Promise<T>): Promise<T> => {
+    if (refused) {
+      refused = false;
+      await client(true);
+    }
+    const started = generation;
+    try {
+      return await command(await client());
+    } catch (error) {
+      // After the first refusal ioredis rejects with "max retries", the reason only in the event.
+      if (!endpoint.secretArn || !(isRedisAuthFailure(error) || refused)) throw error;
+      refused = false;
+      if (generation === started) await client(true);
+      return command(await client());
+    }
+  };
   return {
-    async claim(key, ttlSeconds) {
-      const reply = await (await client()).set(
-        `${prefix}${key}`,
-        '1',
-        'EX',
-        Math.max(1, Math.ceil(ttlSeconds)),
-        'NX',
-      );
-      return reply === 'OK';
-    },
-    exists: async (key) => (await (await client()).exists(`${prefix}${key}`)) === 1,
-    async release(key) {
-      await (await client()).del(`${prefix}${key}`);
-    },
+    claim: (key, ttlSeconds) =>
+      run(
+        async (redis) =>
+          (await redis.set(
+            `${prefix}${key}`,
+            '1',
+            'EX',
+            Math.max(1, Math.ceil(ttlSeconds)),
+            'NX',
+          )) === 'OK',
+      ),
+    exists: (key) => run(async (redis) => (await redis.exists(`${prefix}${key}`)) === 1),
+    release: (key) =>
+      run(async (redis) => {
+        await redis.del(`${prefix}${key}`);
+      }),
     async close() {
       await redis?.quit().catch(() => redis?.disconnect());
       redis = undefined;

@@ -1,12 +1,62 @@
 import { describe, expect, it } from 'vitest';
 import {
   type BrokerIdentity,
+  chooseBroker,
   identifyBroker,
   START_RABBITMQ,
   START_REDIS,
   startHint,
 } from '../../../src/cli/broker-choice.js';
 import { sleep } from '../../../src/cli/context.js';
+import { AppConfigError } from '../../../src/cli/exit-codes.js';
+import { createRegistry } from '../../../src/core/registry.js';
+import { testContext } from '../../helpers/cli.js';
+import { fakeBroker } from '../../helpers/lambda.js';
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:broker-AbCdEf';
+const app = { module: 'test-app', registry: createRegistry({ tasks: [], queues: [] }) };
+
+describe('chooseBroker with BROKER_SECRET_ARN', () => {
+  it.each([
+    ['BROKER_URL', undefined, 'amqps://mq:5671/', ARN],
+    ['--broker naming the same broker', 'amqps://mq:5671/', 'amqps://mq:5671/', ARN],
+    [
+      '--broker naming another broker',
+      'redis://127.0.0.1:6379/0',
+      'redis://127.0.0.1:6379/0',
+      undefined,
+    ],
+  ])('opens %s with the secret only when it is BROKER_URL', (_, flag, url, secretArn) => {
+    // Prepare
+    const context = testContext({
+      broker: fakeBroker(),
+      env: { BROKER_URL: 'amqps://mq:5671/', BROKER_SECRET_ARN: ARN },
+    });
+
+    // Act
+    chooseBroker(context, app, flag).open();
+
+    // Assess
+    const [config] = context.brokerConfigs as { url: string; secretArn?: string }[];
+    expect(config?.url).toBe(url);
+    expect(config?.secretArn).toBe(secretArn);
+  });
+
+  it('refuses a BROKER_URL holding a password beside the secret, without quoting it', () => {
+    // Prepare
+    const context = testContext({
+      env: { BROKER_URL: 'amqps://app:Sup3r-s3cret@mq:5671/', BROKER_SECRET_ARN: ARN },
+    });
+
+    // Act
+    const attempt = () => chooseBroker(context, app, undefined);
+
+    // Assess
+    expect(attempt).toThrow(AppConfigError);
+    expect(attempt).toThrow(/^BROKER_URL: the url holds a password too/);
+    expect(attempt).not.toThrow(/Sup3r-s3cret/);
+  });
+});
 
 describe('startHint', () => {
   it.each([

@@ -42,6 +42,18 @@ describe('parseBrokerConfig', () => {
     });
   });
 
+  it.each([
+    ['redis', 'rediss://cache:6380/0'],
+    ['redis', 'redis://worker@cache:6379/0'],
+    ['rabbitmq', 'amqps://app@b-1.mq.eu-west-1.amazonaws.com:5671/'],
+  ] as const)('keeps the secretArn of a %s url without a password (%s)', (kind, url) => {
+    // Act
+    const config = parseBrokerConfig({ kind, url, secretArn: 'arn:aws:secretsmanager:x' });
+
+    // Assess
+    expect(config).toMatchObject({ url, secretArn: 'arn:aws:secretsmanager:x' });
+  });
+
   it('fills in the defaults of a Redis options object', () => {
     // Act
     const config = parseBrokerConfig({ kind: 'redis' });
@@ -77,6 +89,12 @@ describe('parseBrokerConfig', () => {
       input: { kind: 'redis', url: 'rediss://cache', tls: { rejectUnauthorised: false } },
       path: 'tls.rejectUnauthorised',
     },
+    {
+      input: { kind: 'redis', url: 'redis://:pw@cache:6379/0', secretArn: 'arn:s' },
+      path: 'secretArn',
+    },
+    { input: { kind: 'rabbitmq', url: 'amqps://u:pw@mq/', secretArn: 'arn:s' }, path: 'secretArn' },
+    { input: { kind: 'redis', secretArn: '' }, path: 'secretArn' },
     { input: 'memcached://cache:11211', path: 'url' },
     { input: { kind: 'sqs' }, path: 'kind' },
   ])('refuses $input with an error naming $path', ({ input, path }) => {
@@ -94,6 +112,10 @@ describe('parseBrokerConfig', () => {
     ['a password with an unencoded slash', `redis://:${SECRET}/x@cache:6379/0`],
     ['a redis kind with an http url', { kind: 'redis', url: `http://:${SECRET}@cache` }],
     ['TLS options on redis://', { kind: 'redis', url: `redis://:${SECRET}@cache`, tls: {} }],
+    [
+      'a password in the url beside a secret',
+      { kind: 'rabbitmq', url: `amqps://app:${SECRET}@mq:5671/`, secretArn: 'arn:s' },
+    ],
   ])('never shows the password in the error for %s', (_, input) => {
     // Act
     const error = configError(() => parseBrokerConfig(input as never));

@@ -80,6 +80,30 @@ describe('brokerConfigFromEnv', () => {
       'redis://cache:6379/0?visibility_timeout=7200',
     ],
     [
+      'BROKER_SECRET_ARN beside a RabbitMQ BROKER_URL',
+      { BROKER_URL: 'amqps://mq:5671/', BROKER_SECRET_ARN: 'arn:aws:secretsmanager:x' },
+      { kind: 'rabbitmq', url: 'amqps://mq:5671/', secretArn: 'arn:aws:secretsmanager:x' },
+    ],
+    [
+      'BROKER_SECRET_ARN with BROKER_VISIBILITY_TIMEOUT',
+      {
+        BROKER_URL: 'redis://cache:6379/0',
+        BROKER_VISIBILITY_TIMEOUT: '960',
+        BROKER_SECRET_ARN: 'arn:aws:secretsmanager:x',
+      },
+      {
+        kind: 'redis',
+        url: 'redis://cache:6379/0',
+        visibilityTimeout: 960,
+        secretArn: 'arn:aws:secretsmanager:x',
+      },
+    ],
+    [
+      'an empty BROKER_SECRET_ARN as unset',
+      { BROKER_URL: 'redis://cache:6379/0', BROKER_SECRET_ARN: '' },
+      'redis://cache:6379/0',
+    ],
+    [
       'a RabbitMQ BROKER_URL, ignoring BROKER_VISIBILITY_TIMEOUT',
       { BROKER_URL: 'amqp://guest:guest@mq:5672/', BROKER_VISIBILITY_TIMEOUT: '960' },
       'amqp://guest:guest@mq:5672/',

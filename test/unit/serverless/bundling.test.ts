@@ -27,6 +27,9 @@ describe('esbuildSettings', () => {
       format: 'esm',
       outputFileExtension: '.mjs',
       exclude: ['@aws-sdk/*'],
+      // Without it, serverless-esbuild leaves a build context alive after a bundle error and
+      // `package` never exits (test/integration/serverless-package.test.ts runs one).
+      skipRebuild: true,
       define: { 'process.env.SERVERLESS_CELERY_BROKER': '"rabbitmq"' },
     });
     expect((settings.banner as { js: string }).js).toMatch(/createRequire\(import\.meta\.url\)/);

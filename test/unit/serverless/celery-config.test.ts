@@ -25,6 +25,7 @@ describe('parseCeleryConfig', () => {
     expect(config).toEqual({
       app: './src/app.ts',
       broker: { kind: 'redis' },
+      scheduleFailureQueue: true,
       defaults: {},
       tasks: {},
       poller: { scheduleEnabled: true },
@@ -95,6 +96,24 @@ describe('parseCeleryConfig', () => {
       { producers: { http: { path: '/tasks' } } },
       'custom.celery.producers.http.path',
       '{name}',
+    ],
+    [
+      'a functionPrefix with a character Lambda refuses in names',
+      { functionPrefix: 'reports.prod-' },
+      'custom.celery.functionPrefix',
+      'letters, digits, - and _, at most 40',
+    ],
+    [
+      'a log retention CloudWatch does not offer',
+      { defaults: { logRetentionInDays: 31 } },
+      'custom.celery.defaults.logRetentionInDays',
+      'retention periods',
+    ],
+    [
+      'a schedule failure queue flag that is not one',
+      { scheduleFailureQueue: 'yes' },
+      'custom.celery.scheduleFailureQueue',
+      '',
     ],
     [
       'an Amazon MQ broker without its secret',

@@ -52,6 +52,21 @@ const INVOKE_TASKS = {
   ),
 };
 
+/** The on-failure destination of the cron triggers and the poller (schedule-failures.ts). */
+const SEND_FAILED = {
+  Effect: 'Allow',
+  Action: 'sqs:SendMessage',
+  Resource: { 'Fn::GetAtt': ['CeleryScheduleFailureQueue', 'Arn'] },
+};
+const VPC = { subnetIds: 'subnet-1,subnet-2', securityGroupIds: 'sg-1' };
+
+/** The roles that hold a policy of `name`. */
+function rolesWith(roles: Record<string, CfnResource>, name: string): string[] {
+  return Object.entries(roles)
+    .filter(([, role]) => name in policies(role))
+    .map(([id]) => id);
+}
+
 describe('celeryRoles', () => {
   it('lets the poller invoke exactly the task functions, and every role write its logs', () => {
     // Act
@@ -59,9 +74,13 @@ describe('celeryRoles', () => {
 
     // Assess
     expect(Object.keys(roles)).toEqual(['CeleryFunctionRole', 'CeleryPollerRole']);
-    expect(policies(roles.CeleryFunctionRole)).toEqual({ 'write-logs': [WRITE_LOGS] });
+    expect(policies(roles.CeleryFunctionRole)).toEqual({
+      'write-logs': [WRITE_LOGS],
+      'send-failed-events': [SEND_FAILED],
+    });
     expect(policies(roles.CeleryPollerRole)).toEqual({
       'write-logs-invoke-tasks': [WRITE_LOGS, INVOKE_TASKS],
+      'send-failed-events': [SEND_FAILED],
     });
     expect(roles.CeleryPollerRole?.Properties?.AssumeRolePolicyDocument).toEqual({
       Version: '2012-10-17',
@@ -124,4 +143,115 @@ describe('celeryRoles', () => {
       expect(withVpc).toEqual(expected);
     },
   );
+
+  it('gives no role a failure queue to send to when scheduleFailureQueue is off', () => {
+    // Act
+    const roles = celeryRoles(plan({ scheduleFailureQueue: 'false' }), {});
+
+    // Assess
+    expect(rolesWith(roles, 'send-failed-events')).toEqual([]);
+  });
+
+  it.each([
+    ['custom.celery.vpc', { vpc: VPC }, ['CeleryFunctionRole', 'CeleryPollerRole']],
+    [
+      'custom.celery.vpc with its lists empty (params left at "")',
+      { vpc: { subnetIds: '', securityGroupIds: '' } },
+      [],
+    ],
+  ])(
+    'lets the roles of functions in the broker’s VPC manage network interfaces: %s',
+    (_case, config, expected) => {
+      // Act
+      const roles = celeryRoles(plan(config), {});
+
+      // Assess
+      expect(rolesWith(roles, 'vpc-network-interfaces')).toEqual(expected);
+      expect(policies(roles.CeleryPollerRole)['vpc-network-interfaces']).toEqual(
+        expected.length === 0
+          ? undefined
+          : [
+              {
+                Effect: 'Allow',
+                Action: [
+                  'ec2:CreateNetworkInterface',
+                  'ec2:DescribeNetworkInterfaces',
+                  'ec2:DescribeSubnets',
+                  'ec2:DeleteNetworkInterface',
+                  'ec2:AssignPrivateIpAddresses',
+                  'ec2:UnassignPrivateIpAddresses',
+                ],
+                Resource: '*',
+              },
+            ],
+      );
+    },
+  );
+
+  it('counts your own functions on the function role: one in a VPC gives it the ENI permissions', () => {
+    // Prepare
+    const own = [
+      { handler: 'functions/api.handler', vpc: { subnetIds: ['s-1'], securityGroupIds: ['sg-1'] } },
+    ];
+
+    // Act
+    const roles = celeryRoles(
+      plan({ producers: { http: { enabled: false }, invoke: { enabled: false } } }),
+      {
+        ownFunctions: own,
+      },
+    );
+
+    // Assess
+    expect(rolesWith(roles, 'vpc-network-interfaces')).toEqual(['CeleryFunctionRole']);
+  });
+
+  it.each([
+    [
+      'Redis, broker.secretArn',
+      { broker: { kind: 'redis', secretArn: 'arn:redis-token' } },
+      'arn:redis-token',
+      ['CeleryFunctionRole', 'CeleryPollerRole'],
+    ],
+    [
+      'RabbitMQ, the event source’s secret by default',
+      { broker: { kind: 'rabbitmq', amazonMq: AMAZON_MQ } },
+      AMAZON_MQ.secretArn,
+      ['CeleryFunctionRole', 'CeleryDispatcherRole'],
+    ],
+    [
+      'RabbitMQ, a secret of its own',
+      { broker: { kind: 'rabbitmq', secretArn: 'arn:app-user', amazonMq: AMAZON_MQ } },
+      'arn:app-user',
+      ['CeleryFunctionRole', 'CeleryDispatcherRole'],
+    ],
+  ] as const)(
+    'lets every role read the broker’s secret, and only it: %s',
+    (_case, config, secret, holders) => {
+      // Act
+      const roles = celeryRoles(plan(config as Partial<CeleryConfigInput>), {});
+
+      // Assess
+      expect(rolesWith(roles, 'read-broker-secret')).toEqual(holders);
+      for (const id of holders) {
+        expect(policies(roles[id])['read-broker-secret'], id).toEqual([
+          { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secret },
+        ]);
+      }
+    },
+  );
+
+  it('lets the roles write the logs of both prefixes when functionPrefix differs from the framework’s', () => {
+    // Act
+    const roles = celeryRoles(plan({ functionPrefix: 'rp-' }), {});
+
+    // Assess
+    expect(policies(roles.CeleryFunctionRole)['write-logs']?.[0]).toMatchObject({
+      Resource: ['rp-', 'reports-dev-'].map((prefix) =>
+        sub(
+          `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${prefix}*:*`,
+        ),
+      ),
+    });
+  });
 });

@@ -74,4 +74,26 @@ describe('withDevSettings', () => {
     expect(config.broker).toEqual({ kind: 'rabbitmq', url: 'amqp://guest:guest@127.0.0.1:5672/' });
     expect(config.cron.lockUrl).toBe('amqp://guest:guest@127.0.0.1:5672/');
   });
+
+  it('drops what only a deployment uses: the broker’s secrets, its event source, functionPrefix', () => {
+    const written = parseCeleryConfig({
+      app: './src/app.ts',
+      functionPrefix: 'rp-',
+      broker: {
+        kind: 'rabbitmq',
+        url: 'amqps://mq.example:5671',
+        secretArn: 'arn:aws:secretsmanager:app-user',
+        amazonMq: { arn: 'arn:aws:mq:broker', secretArn: 'arn:aws:secretsmanager:mq-user' },
+      },
+    });
+    const rabbit: DevSettings = {
+      ...local,
+      broker: { kind: 'rabbitmq', url: 'amqp://guest:guest@127.0.0.1:5672/' },
+    };
+
+    const config = withDevSettings(written, rabbit);
+
+    expect(config.broker).toEqual({ kind: 'rabbitmq', url: 'amqp://guest:guest@127.0.0.1:5672/' });
+    expect(config.functionPrefix).toBeUndefined();
+  });
 });

@@ -95,6 +95,7 @@ describe('planFunctions: registry → functions', () => {
       description: 'Runs reports.send (timeLimit 20 s)',
       role: 'CeleryFunctionRole',
       timeout: 35,
+      logRetentionInDays: 30,
       events: [],
     });
     expect(fn(planned, 'task-reports-purge').definition.timeout).toBeUndefined();
@@ -125,6 +126,10 @@ describe('planFunctions: registry → functions', () => {
       timeout: 900,
       maximumEventAge: 60,
       maximumRetryAttempts: 0,
+      logRetentionInDays: 30,
+      destinations: {
+        onFailure: { type: 'sqs', arn: { 'Fn::GetAtt': ['CeleryScheduleFailureQueue', 'Arn'] } },
+      },
       environment: { BROKER_VISIBILITY_TIMEOUT: '960' },
       events: [{ schedule: { rate: ['rate(1 minute)'], method: 'eventBus', enabled: true } }],
     });
@@ -170,9 +175,55 @@ describe('planFunctions: registry → functions', () => {
         },
       })),
     });
+    // The event source's secret is the functions' too, by default.
     expect(planned.environment).toEqual({
       FUNCTION_PREFIX: 'reports-dev-',
       BROKER_URL: 'amqps://mq:5671',
+      BROKER_SECRET_ARN: AMAZON_MQ.secretArn,
+    });
+  });
+
+  it('gives the event source the vhost of the broker URL, and every function the broker’s secret', () => {
+    // Act
+    const planned = plan({
+      broker: {
+        kind: 'rabbitmq',
+        url: 'amqps://mq:5671/orders',
+        amazonMq: { ...AMAZON_MQ, batchSize: '25', maximumBatchingWindow: '5' },
+      },
+    });
+
+    // Assess
+    expect(fn(planned, 'dispatcher').definition.events).toEqual([
+      {
+        rabbitmq: {
+          arn: AMAZON_MQ.arn,
+          basicAuthArn: AMAZON_MQ.secretArn,
+          queue: 'reports',
+          batchSize: 25,
+          maximumBatchingWindow: 5,
+          virtualHost: 'orders',
+        },
+      },
+    ]);
+    expect(planned.brokerSecretArn).toBe(AMAZON_MQ.secretArn);
+  });
+
+  it('gives Redis functions BROKER_SECRET_ARN when the broker has a secret', () => {
+    // Act
+    const planned = plan({
+      broker: {
+        kind: 'redis',
+        url: 'rediss://cache:6379/0',
+        secretArn: 'arn:aws:secretsmanager:tok',
+      },
+    });
+
+    // Assess
+    expect(planned.environment).toEqual({
+      FUNCTION_PREFIX: 'reports-dev-',
+      BROKER_URL: 'rediss://cache:6379/0',
+      BROKER_SECRET_ARN: 'arn:aws:secretsmanager:tok',
     });
   });
 
@@ -266,8 +317,49 @@ describe('planFunctions: errors', () => {
         path: 'task reports.generate_quarterly_revenue_summary',
         message:
           'function name finance-reports-production-task-reports-generate_quarterly_revenue_summary ' +
-          'is 74 characters, Lambda allows 64 (shorten the task name, the service or the stage)',
+          'is 74 characters, Lambda allows 64: set custom.celery.functionPrefix to at most 17 ' +
+          'characters (it is "finance-reports-production-", e.g. "fr-production-"), or shorten ' +
+          'the task name',
       },
+    ]);
+  });
+
+  it('names every generated function, and FUNCTION_PREFIX, after the functionPrefix it suggests', () => {
+    // Prepare
+    const registry = makeRegistry([
+      defineTask(
+        { name: 'reports.generate_quarterly_revenue_summary', queue: 'reports' },
+        async () => null,
+      ),
+    ]);
+
+    // Act
+    const planned = plan(
+      { functionPrefix: 'fr-production-' },
+      { registry, context: { service: 'finance-reports', stage: 'production' } },
+    );
+
+    // Assess
+    expect(planned.functions.map((f) => f.definition.name)).toEqual(
+      planned.functions.map((f) => `fr-production-${f.key}`),
+    );
+    expect(planned.environment.FUNCTION_PREFIX).toBe('fr-production-');
+    expect(planned.taskFunctionNames).toEqual([
+      'fr-production-task-reports-generate_quarterly_revenue_summary',
+    ]);
+  });
+
+  it('asks for a shorter task name when no prefix would do', () => {
+    // Prepare
+    const name = `reports.${'x'.repeat(60)}`;
+    const registry = makeRegistry([defineTask({ name, queue: 'reports' }, async () => null)]);
+
+    // Act
+    const issues = issuesOf(() => plan({}, { registry }));
+
+    // Assess
+    expect(issues.map((issue) => [issue.path, issue.message.split(': ').at(-1)])).toEqual([
+      [`task ${name}`, 'shorten the task name'],
     ]);
   });
 
@@ -360,5 +452,35 @@ describe('planFunctions: errors', () => {
         message: 'queue mail is not declared by the registry',
       },
     ]);
+  });
+});
+
+describe('planFunctions: log retention', () => {
+  it.each([
+    ['30 days by default', {}, undefined, 30],
+    ['provider.logRetentionInDays, which they inherit', {}, 7, undefined],
+    ['custom.celery.logRetentionInDays over the provider', { logRetentionInDays: '90' }, 7, 90],
+    [
+      'defaults.logRetentionInDays over both',
+      { logRetentionInDays: 90, defaults: { logRetentionInDays: 14 } },
+      7,
+      14,
+    ],
+  ])('keeps the generated functions’ logs %s', (_case, config, provider, expected) => {
+    // Act
+    const planned = plan(config as Partial<CeleryConfigInput>, {
+      context: { ...CONTEXT, providerLogRetentionInDays: provider },
+    });
+
+    // Assess
+    for (const fn of planned.functions) {
+      expect(fn.definition.logRetentionInDays, fn.key).toBe(expected);
+    }
+  });
+
+  it('refuses a retention CloudWatch Logs does not offer, naming the field', () => {
+    expect(() => parseCeleryConfig({ app: './app.ts', logRetentionInDays: 10 })).toThrow(
+      /custom\.celery\.logRetentionInDays: must be one of CloudWatch Logs' retention periods: 1, 3, 5, 7, 14, 30/,
+    );
   });
 });

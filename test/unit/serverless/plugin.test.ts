@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEV_ENV } from '../../../src/serverless/dev-settings.js';
 import ServerlessCeleryPlugin from '../../../src/serverless/plugin.js';
 import type {
   FunctionDefinition,
@@ -60,6 +62,7 @@ async function makeServerless(
 
 const dirs: string[] = [];
 afterEach(async () => {
+  vi.unstubAllEnvs();
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -139,8 +142,185 @@ describe('ServerlessCeleryPlugin', () => {
     await plugin.hooks['package:compileEvents']?.();
 
     // Assess
-    const resources = serverless.service.provider.compiledCloudFormationTemplate?.Resources ?? {};
-    expect(Object.keys(resources)).toEqual(['CeleryFunctionRole', 'CeleryPollerRole']);
+    const template = serverless.service.provider.compiledCloudFormationTemplate;
+    expect(Object.keys(template?.Resources ?? {})).toEqual([
+      'CeleryFunctionRole',
+      'CeleryPollerRole',
+      'CeleryScheduleFailureQueue',
+    ]);
+    expect(template?.Resources.CeleryScheduleFailureQueue).toEqual({
+      Type: 'AWS::SQS::Queue',
+      Properties: { MessageRetentionPeriod: 1_209_600, SqsManagedSseEnabled: true },
+    });
+    expect(Object.keys(template?.Outputs ?? {})).toEqual([
+      'CeleryScheduleFailureQueueUrl',
+      'CeleryScheduleFailureQueueArn',
+    ]);
+  });
+
+  it('adds no schedule failure queue when scheduleFailureQueue is off', async () => {
+    // Prepare
+    const serverless = await makeServerless({
+      celery: { app: path.join(FIXTURES, 'app.ts'), scheduleFailureQueue: false },
+    });
+    const plugin = await initialize(serverless);
+
+    // Act
+    await plugin.hooks['package:compileEvents']?.();
+
+    // Assess
+    const template = serverless.service.provider.compiledCloudFormationTemplate;
+    expect(template?.Resources.CeleryScheduleFailureQueue).toBeUndefined();
+    expect(template?.Outputs).toBeUndefined();
+    expect(serverless.service.functions.poller?.destinations).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'no URL',
+      { kind: 'redis' },
+      /url: is not set \(the runtime's default is redis:\/\/127\.0\.0\.1:6379\/0\)/,
+    ],
+    ['the local default', { kind: 'redis', url: 'redis://127.0.0.1:6379/0' }, /url: is local/],
+    ['localhost', { kind: 'rabbitmq', url: 'amqp://localhost:5672/' }, /url: is local/],
+  ])(
+    'refuses to package %s for stage prod, naming custom.celery.broker.url',
+    async (_case, broker, says) => {
+      // Prepare
+      const serverless = await makeServerless({
+        celery: { app: path.join(FIXTURES, 'app.ts'), broker },
+      });
+      serverless.getProvider = () => ({ getStage: () => 'prod' });
+      const plugin = await initialize(serverless);
+
+      // Act
+      const error = await Promise.resolve(plugin.hooks['package:compileEvents']?.()).catch(
+        (caught: unknown) => caught,
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(FrameworkError);
+      expect((error as Error).message).toMatch(/^serverless\.yml: custom\.celery\.broker\.url: /);
+      expect((error as Error).message).toMatch(says);
+      expect((error as Error).message).toContain('stage prod is not one of local, dev');
+    },
+  );
+
+  it('refuses it before bundling, in the first packaging hook, writing no handler file', async () => {
+    // Prepare
+    const serverless = await makeServerless({ celery: { app: path.join(FIXTURES, 'app.ts') } });
+    serverless.getProvider = () => ({ getStage: () => 'prod' });
+    const plugin = await initialize(serverless);
+
+    // Act
+    const error = await Promise.resolve(
+      plugin.hooks['before:package:createDeploymentArtifacts']?.(),
+    ).catch((caught: unknown) => caught);
+
+    // Assess
+    expect((error as Error).message).toMatch(/^serverless\.yml: custom\.celery\.broker\.url: /);
+    expect(existsSync(path.join(serverless.serviceDir as string, '.serverless-celery'))).toBe(
+      false,
+    );
+  });
+
+  it('leaves generated functions to provider.logRetentionInDays, else keeps their logs 30 days', async () => {
+    // Prepare
+    const inherit = await makeServerless(
+      { celery: { app: path.join(FIXTURES, 'app.ts') } },
+      { provider: { logRetentionInDays: 7 } },
+    );
+    const fallback = await makeServerless({ celery: { app: path.join(FIXTURES, 'app.ts') } });
+
+    // Act
+    await initialize(inherit);
+    await initialize(fallback);
+
+    // Assess
+    expect(inherit.service.functions.poller?.logRetentionInDays).toBeUndefined();
+    expect(fallback.service.functions.poller?.logRetentionInDays).toBe(30);
+  });
+
+  it('puts your own functions listed in vpc.functions in the broker’s VPC, and gives their role the ENI permissions', async () => {
+    // Prepare
+    const serverless = await makeServerless(
+      {
+        celery: {
+          app: path.join(FIXTURES, 'app.ts'),
+          vpc: { subnetIds: ['subnet-1'], securityGroupIds: 'sg-1', functions: ['api'] },
+          producers: { http: { enabled: false }, invoke: { enabled: false } },
+        },
+      },
+      {
+        functions: { api: { handler: 'functions/api.handler' } },
+        provider: { iam: { role: 'CeleryFunctionRole' } },
+      },
+    );
+    const plugin = await initialize(serverless);
+
+    // Act
+    await plugin.hooks['package:compileEvents']?.();
+
+    // Assess
+    expect(serverless.service.functions.api?.vpc).toEqual({
+      subnetIds: ['subnet-1'],
+      securityGroupIds: ['sg-1'],
+    });
+    const role = serverless.service.provider.compiledCloudFormationTemplate?.Resources
+      .CeleryFunctionRole as unknown as { Properties: { Policies: { PolicyName: string }[] } };
+    expect(role.Properties.Policies.map((policy) => policy.PolicyName)).toContain(
+      'vpc-network-interfaces',
+    );
+  });
+
+  it('refuses a vpc.functions entry the service has no function of, naming the field', async () => {
+    // Prepare
+    const serverless = await makeServerless({
+      celery: {
+        app: path.join(FIXTURES, 'app.ts'),
+        vpc: { subnetIds: 'subnet-1', securityGroupIds: 'sg-1', functions: ['apii'] },
+      },
+    });
+
+    // Act
+    const error = await initialize(serverless).catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(FrameworkError);
+    expect((error as Error).message).toMatch(
+      /^serverless\.yml: custom\.celery\.vpc\.functions\.0: no function apii under functions/,
+    );
+  });
+
+  it('under serverless-celery dev, serves aws_iam routes unsigned and keeps the framework’s names', async () => {
+    // Prepare
+    const serverless = await makeServerless(
+      { celery: { app: path.join(FIXTURES, 'app.ts'), functionPrefix: 'rp-' } },
+      {
+        functions: {
+          api: {
+            handler: 'functions/api.handler',
+            events: [{ httpApi: { method: 'GET', path: '/x', authorizer: { type: 'aws_iam' } } }],
+          },
+        },
+      },
+    );
+    const dev = {
+      broker: { kind: 'redis', url: 'redis://127.0.0.1:6379/3' },
+      cronLockUrl: '',
+      pollerSchedule: false,
+      producerAuth: 'none',
+    };
+    vi.stubEnv(DEV_ENV, JSON.stringify(dev));
+
+    // Act
+    await initialize(serverless);
+
+    // Assess
+    const { functions, provider } = serverless.service;
+    expect(functions.api?.events).toEqual([{ httpApi: { method: 'GET', path: '/x' } }]);
+    expect(functions.poller?.name).toBe('reports-dev-poller');
+    expect(provider.environment?.FUNCTION_PREFIX).toBe('reports-dev-');
   });
 
   it.each([

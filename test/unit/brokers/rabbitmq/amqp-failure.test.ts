@@ -4,6 +4,7 @@ import {
   amqpReplyOf,
   explainAmqpFailure,
   hasAmqpReply,
+  isAmqpAuthFailure,
 } from '../../../../src/brokers/rabbitmq/amqp-failure.js';
 import { explainDeclareError } from '../../../../src/brokers/rabbitmq/topology.js';
 
@@ -89,6 +90,18 @@ describe('amqpReplyOf', () => {
   it('answers hasAmqpReply by code', () => {
     expect(hasAmqpReply(captured.queueNotFound, AMQP_REPLY.NOT_FOUND)).toBe(true);
     expect(hasAmqpReply(captured.queueNotFound, AMQP_REPLY.ACCESS_REFUSED)).toBe(false);
+  });
+});
+
+describe('isAmqpAuthFailure', () => {
+  it.each([
+    ['a wrong password at the handshake', captured.wrongPassword, true],
+    ['a missing permission on a queue (403 later on)', captured.queuePermission, false],
+    ['connection.open refused (no such vhost)', captured.openRefused, false],
+    ['a 404 in a vhost named with 403', captured.queueNotFound, false],
+    ['a refused socket', new Error('connect ECONNREFUSED 127.0.0.1:5672'), false],
+  ])('tells the refusal of the credentials apart: %s', (_, error, expected) => {
+    expect(isAmqpAuthFailure(error)).toBe(expected);
   });
 });
 
