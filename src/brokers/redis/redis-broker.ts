@@ -103,6 +103,11 @@ export class RedisBroker implements Broker {
   #url: string | undefined;
   #credentialsRefused = false;
   #resolving: Promise<void> | undefined;
+  // The token of a restore mutex we may still hold: set before taking it, cleared once it is
+  // released. A pass cut short by a lost connection (a Redis restart with persistence) cannot
+  // release it, and without this our own next pass would wait out RESTORE_MUTEX_TTL_MS.
+  #mutexToken: string | undefined;
+  #restoring = false;
 
   constructor(options: RedisBrokerOptions) {
     this.#config = options.config;
@@ -332,15 +337,37 @@ export class RedisBroker implements Broker {
   }
 
   async restoreStale(): Promise<number> {
+    // One pass at a time per broker: a second would release the first's mutex (#mutexToken).
+    if (this.#restoring) return 0;
+    this.#restoring = true;
+    try {
+      return await this.#restorePass();
+    } finally {
+      this.#restoring = false;
+    }
+  }
+
+  async #restorePass(): Promise<number> {
     const redis = await this.#connection('restore stale messages');
-    const token = randomUUID();
     const mutex = this.#keys.unackedMutex;
+    if (this.#mutexToken !== undefined) {
+      // Deletes the mutex only if it still holds our token: never another worker's.
+      await redis.scReleaseMutex(1, mutex, this.#mutexToken).catch((error: unknown) => {
+        throw redisFailure(this.#config.url, 'restore stale messages', error, this.#lastError());
+      });
+      this.#mutexToken = undefined;
+    }
+    const token = randomUUID();
+    this.#mutexToken = token;
     const acquired = await redis
       .set(mutex, token, 'PX', RESTORE_MUTEX_TTL_MS, 'NX')
       .catch((error: unknown) => {
         throw redisFailure(this.#config.url, 'restore stale messages', error, this.#lastError());
       });
-    if (acquired !== 'OK') return 0;
+    if (acquired !== 'OK') {
+      this.#mutexToken = undefined;
+      return 0;
+    }
     let restored = 0;
     try {
       const ceiling = this.#now() / 1000 - this.#config.visibilityTimeout;
@@ -356,9 +383,14 @@ export class RedisBroker implements Broker {
     } catch (error) {
       throw redisFailure(this.#config.url, 'restore stale messages', error, this.#lastError());
     } finally {
-      await redis.scReleaseMutex(1, mutex, token).catch(() => {
-        // The mutex expires by itself after 30 s; failing to release it only delays the next pass.
-      });
+      await redis.scReleaseMutex(1, mutex, token).then(
+        () => {
+          if (this.#mutexToken === token) this.#mutexToken = undefined;
+        },
+        () => {
+          // Kept in #mutexToken: our next pass releases it first; else it lapses after 30 s.
+        },
+      );
     }
     return restored;
   }
