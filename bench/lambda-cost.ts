@@ -12,7 +12,7 @@
  * serverless-celery itself costs.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -202,6 +202,8 @@ async function demoFunctions(): Promise<[string, DeployedBroker, EntrySource][]>
     providerTimeout: 30,
   });
   const resolveDir = join(ROOT, ENTRY_DIR);
+  // The plugin creates it when packaging; on a fresh checkout esbuild cannot resolve from it.
+  await mkdir(resolveDir, { recursive: true });
   const generated = plan.functions.map((fn): [string, DeployedBroker, EntrySource] => [
     fn.key,
     'redis',
