@@ -39,7 +39,13 @@ export {
   redactUrl,
 } from './config/broker-config.js';
 export * from './core/index.js';
-export { createPublisher, type Publisher } from './producer/publisher.js';
+export {
+  type ChordSizeStore,
+  createPublisher,
+  type Publisher,
+  type PublisherOptions,
+  type SendTaskCall,
+} from './producer/publisher.js';
 export type { DispatchOptions } from './worker/dispatch.js';
 export type { DispatchOutcome, WorkerEvent } from './worker/events.js';
 export { type TaskExecutor, ThrottledError } from './worker/executor.js';

@@ -9,7 +9,14 @@
  * - A received message is held until it is settled, and settled only once its outcome is known.
  *   Nothing is acknowledged on receipt.
  * - Delays live in the broker (a Redis sorted set, RabbitMQ TTL queues), never in process memory.
- * - Left out: result backends, workflows (`chain`/`chord` are carried, not run), fan-out.
+ * - Workflows are run by the worker, not the broker: after a task, its `link` callbacks (result
+ *   first), its next `chain` step and, on final failure, its `link_error` errbacks (`(task_id,)`)
+ *   are published through {@link Broker.publish} before its message is settled, as Celery 5
+ *   does. A message whose workflow cannot be honoured (an entry that is not a signature,
+ *   a `subtask_type` we do not expand such as `chunks`/`xmap`, a chord part or a chord
+ *   continuation without a result backend) is dead-lettered `unsupported-workflow` before it
+ *   runs, never half-run.
+ * - Left out: result backends (not part of a broker), fan-out.
  */
 import type { DeadLetterReason } from '../core/dead-letter.js';
 import type { TaskMessage } from '../core/message.js';

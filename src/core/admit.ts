@@ -5,7 +5,9 @@
  * {@link admitMessage}.
  *
  * Order, as Celery's worker: expired → dead letter; eta ahead → park until then; unknown task →
- * dead letter; a body over the task's `maxArgumentBytes` → dead letter.
+ * dead letter; a body over the task's `maxArgumentBytes` → dead letter. Then ours: a workflow
+ * (`link`, `link_error`, `chain`, `chord`) that cannot be honoured here → dead letter
+ * `unsupported-workflow`, before running, so a workflow is never half-run.
  */
 import { type DeadLetterReason, deadLetterReason } from './dead-letter.js';
 import { PayloadTooLargeError } from './errors.js';
@@ -14,6 +16,7 @@ import type { Registry } from './registry.js';
 import type { RunOutcome } from './run-task.js';
 import type { Task } from './task.js';
 import { serializeBody } from './wire.js';
+import { workflowRefusal } from './workflow-check.js';
 
 /** What admission decided: run it with `task`, or its outcome without running. */
 export type Admission =
@@ -23,6 +26,15 @@ export type Admission =
       readonly outcome: Extract<RunOutcome, { kind: 'dead' | 'not-due' }>;
     };
 
+/** What admission knows about the worker. */
+export interface AdmitOptions {
+  /**
+   * A result backend is configured: chord parts and chords sent as continuations can be
+   * honoured. @defaultValue false
+   */
+  readonly results?: boolean;
+}
+
 /**
  * Admits `message` at time `now`.
  *
@@ -30,7 +42,12 @@ export type Admission =
  * it would be at publish time: in a task function it would also fail the invoke of every
  * neighbour in its batch (Lambda refuses payloads over 6 MB).
  */
-export function admitMessage(registry: Registry, message: TaskMessage, now: number): Admission {
+export function admitMessage(
+  registry: Registry,
+  message: TaskMessage,
+  now: number,
+  options: AdmitOptions = {},
+): Admission {
   if (message.expires && message.expires.getTime() <= now) {
     const detail = `expired at ${message.expires.toISOString()}`;
     return dead(deadLetterReason(message, 'expired', detail));
@@ -49,6 +66,8 @@ export function admitMessage(registry: Registry, message: TaskMessage, now: numb
     const error = new PayloadTooLargeError(lookup.task.name, bytes, limit);
     return dead(deadLetterReason(message, 'invalidArguments', error.message, error));
   }
+  const refusal = workflowRefusal(message.embed, { results: options.results ?? false });
+  if (refusal) return dead(deadLetterReason(message, 'unsupportedWorkflow', refusal));
   return { kind: 'run', task: lookup.task };
 }
 

@@ -23,6 +23,12 @@ export const DEAD_LETTER_REASONS = {
   maxRetriesExceeded: 'max-retries-exceeded',
   /** Delivery kept failing outside the task (invoke errors, crashes): the poison cap was hit. */
   poison: 'poison',
+  /**
+   * Its workflow (`callbacks`, `errbacks`, `chain`, `chord`) cannot be honoured here: a signature
+   * that does not parse or cannot be expanded (a `subtask_type` such as `chunks` or `xmap`), or
+   * a chord without a result backend. Refused before running, so a workflow is never half-run.
+   */
+  unsupportedWorkflow: 'unsupported-workflow',
 } as const;
 
 /** One of {@link DEAD_LETTER_REASONS}. */

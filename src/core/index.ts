@@ -5,8 +5,10 @@
  *
  * Left out on purpose: the Celery protocol codecs (`wire.ts`, `redis-codec.ts`, `amqp-codec.ts`),
  * the retry decision and the runner, which the adapters and the Lambda layer use through their
- * own modules. Tests and benchmarks import those files directly.
+ * own modules; `applySignature` and the other canvas internals, which the worker uses to send
+ * continuations. Tests and benchmarks import those files directly.
  */
+export { type Canvas, type ChordSize, chain, chord, group } from './canvas.js';
 export {
   DEAD_LETTER_REASONS,
   type DeadLetterReason,
@@ -53,6 +55,12 @@ export { throwIfAborted } from './run-task.js';
 export type { Schedule } from './schedule.js';
 export type { Settlement } from './settlement.js';
 export {
+  type SignatureDict,
+  type SignatureInit,
+  type SignatureOptions,
+  signature,
+} from './signature.js';
+export {
   type ArgsSchema,
   DEFAULT_MAX_RETRIES,
   DEFAULT_QUEUE,
@@ -69,6 +77,7 @@ export {
   type TaskKwargs,
   type TaskOptions,
   type TaskOptionsInput,
+  type TaskSignatureInput,
 } from './task.js';
 export type { TaskOutcome } from './task-outcome.js';
 export type { DecodeFailure, DecodeResult, DecodeSuccess, RawDelivery } from './wire.js';

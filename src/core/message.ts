@@ -3,7 +3,7 @@
  *
  * Field names are camelCase versions of Celery's headers (`root_id` → `rootId`); the codec
  * modules map them to and from each broker's wire shape. Workflows (`link`, `chain`, `chord`)
- * are carried untouched in `embed`: we neither run nor drop them.
+ * ride in `embed` as Celery signature dicts (see `signature.ts` and `canvas.ts`).
  */
 import { hostname } from 'node:os';
 import type { JsonObject, JsonValue } from './json.js';
@@ -41,7 +41,10 @@ export interface TaskMessage {
   readonly args: readonly JsonValue[];
   /** Keyword arguments. */
   readonly kwargs: JsonObject;
-  /** Workflow continuations, carried untouched. */
+  /**
+   * Workflow continuations (callbacks, errbacks, chain, chord): sent on after the run by
+   * `continuations.ts`.
+   */
   readonly embed: Embed;
   /** How many times this task has been retried: 0 on the first run. */
   readonly retries: number;
@@ -124,6 +127,12 @@ export interface TaskCall {
   readonly ignoreResult?: boolean;
   /** Workflow continuations. @defaultValue none */
   readonly embed?: Embed;
+  /** Group id, when the call is a member of a group or chord header. @defaultValue none */
+  readonly group?: string | null;
+  /** Position in the group (Celery's `group_index`). @defaultValue none */
+  readonly groupIndex?: number | null;
+  /** `reply_to` property (only Celery's rpc result backend reads it). @defaultValue none */
+  readonly replyTo?: string | null;
 }
 
 /** Celery truncates `argsrepr`/`kwargsrepr` to this many characters. */
@@ -158,8 +167,8 @@ export function createTaskMessage(call: TaskCall, now: Date = new Date()): TaskM
     expires: resolveExpires(call.expires, now),
     rootId: call.rootId ?? id,
     parentId: call.parentId ?? null,
-    group: null,
-    groupIndex: null,
+    group: call.group ?? null,
+    groupIndex: call.groupIndex ?? null,
     shadow: call.shadow ?? null,
     timeLimit: call.timeLimit ?? [null, null],
     argsrepr: truncateRepr(JSON.stringify(args)),
@@ -168,7 +177,7 @@ export function createTaskMessage(call: TaskCall, now: Date = new Date()): TaskM
     lang: 'ts',
     ignoreResult: call.ignoreResult ?? false,
     priority: call.priority ?? 0,
-    replyTo: null,
+    replyTo: call.replyTo ?? null,
     exchange: '',
     routingKey: call.queue,
     redelivered: false,

@@ -4,22 +4,31 @@
  * and says what the run came to; `settlementFor` says how the message is settled, and the caller
  * talks to the broker.
  *
- * Order, as Celery's worker: admission (expired, eta ahead, unknown task, too large); arguments
- * checked against the schema; run with the time limits; then the retry decision.
+ * Order, as Celery's worker: admission (expired, eta ahead, unknown task, too large, a workflow we
+ * cannot honour); arguments checked against the schema; run with the time limits; the result
+ * encoded when a workflow or a backend needs it; then the retry decision.
  */
 import { admitMessage } from './admit.js';
 import { type DeadLetterReason, deadLetterReason } from './dead-letter.js';
 import { InvalidConfigError, toError } from './errors.js';
+import type { JsonValue } from './json.js';
 import type { TaskMessage } from './message.js';
 import type { OnceStore } from './once-store.js';
 import type { Registry } from './registry.js';
 import { decideRetry } from './retry-policy.js';
 import { createTaskContext, type Task } from './task.js';
+import { encodeResult, workflowNeedsResult } from './task-result.js';
 import { effectiveTimeLimits, runWithLimits } from './time-limits.js';
 
 /** What running a message came to. */
 export type RunOutcome =
-  | { readonly kind: 'succeeded'; readonly result: unknown; readonly durationMs: number }
+  | {
+      readonly kind: 'succeeded';
+      readonly result: unknown;
+      readonly durationMs: number;
+      /** The result as JSON, when it is needed (see `RunOptions.keepResults`). */
+      readonly resultJson?: JsonValue;
+    }
   | { readonly kind: 'ignored'; readonly error: Error; readonly durationMs: number }
   | {
       readonly kind: 'retry';
@@ -63,6 +72,16 @@ export interface RunOptions {
   readonly random?: () => number;
   /** Where `atMostOnce` and `idempotent` tasks record their runs. Required if any task is one. */
   readonly store?: OnceStore;
+  /**
+   * Encode every result as JSON (a result backend stores them). Results a workflow continues
+   * from are encoded anyway. @defaultValue false
+   */
+  readonly keepResults?: boolean;
+  /**
+   * A result backend is configured: chord parts and chord continuations can be honoured. Without
+   * one they are refused at admission. @defaultValue false
+   */
+  readonly results?: boolean;
 }
 
 /** The once-store keys of a run: its attempt (atMostOnce) and its completion (idempotent). */
@@ -99,7 +118,7 @@ export async function runMessage(
     durationMs: elapsed(),
   });
 
-  const admission = admitMessage(registry, message, started);
+  const admission = admitMessage(registry, message, started, { results: options.results ?? false });
   if (admission.kind === 'settle') return admission.outcome;
   const { task } = admission;
   const parsed = task.parseArguments(message.args, message.kwargs);
@@ -139,8 +158,25 @@ export async function runMessage(
           createTaskContext(message, parsed.args, { signal, remainingTimeMs }),
         ),
     );
+    let resultJson: JsonValue | undefined;
+    if (options.keepResults || workflowNeedsResult(message)) {
+      // Before the done claim: a result that cannot be passed on fails the task, and a replay
+      // of the dead letter must run it again, not find it done.
+      const encoded = encodeResult(task.name, result, task.options.maxArgumentBytes);
+      if (!encoded.ok) {
+        const { error } = encoded;
+        const detail = `${error.name}: ${error.message}`;
+        return dead(deadLetterReason(message, 'notRetryable', detail, error), error);
+      }
+      resultJson = encoded.value;
+    }
     if (once?.done) await options.store?.claim(once.done, task.options.onceTtl);
-    return { kind: 'succeeded', result, durationMs: elapsed() };
+    return {
+      kind: 'succeeded',
+      result,
+      durationMs: elapsed(),
+      ...(resultJson !== undefined ? { resultJson } : {}),
+    };
   } catch (error) {
     thrown = error;
   }

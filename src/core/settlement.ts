@@ -1,8 +1,14 @@
 /**
  * Settlement: how a held message leaves the consumer once its outcome is known. Every path that
- * settles (the worker, the Amazon MQ dispatcher, a test) gets it from here, so a retry message or
- * a dead-letter record is built in one place.
+ * settles (the worker, the Amazon MQ dispatcher, a test) gets it from here, so a retry message,
+ * a dead-letter record or a workflow's continuations are built in one place.
+ *
+ * A settlement may carry {@link Effects}: messages to publish *before* the held message is
+ * settled (`performEffects` in the worker), so a crash in between repeats them (same ids) and
+ * never loses them. Broker adapters' `settle` ignores them.
  */
+import type { ChordSize } from './canvas.js';
+import { type ContinuationOptions, continuationsFor, WorkflowError } from './continuations.js';
 import {
   type DeadLetterReason,
   deadLetterForDecodeFailure,
@@ -12,26 +18,70 @@ import { createRetryMessage, type TaskMessage } from './message.js';
 import type { TaskOutcome } from './task-outcome.js';
 import type { DecodeFailure } from './wire.js';
 
+/** What must happen before a message is settled: its workflow's next messages. */
+export interface Effects {
+  /** Continuations (callbacks, next chain step, errbacks), published before the settle. */
+  readonly publish: readonly TaskMessage[];
+  /** Sizes of chords among them, stored in the result backend before they are published. */
+  readonly chordSizes: readonly ChordSize[];
+}
+
 /** How a held message is settled. */
 export type Settlement =
   /** Its outcome is final (success, ignored, or failure recorded elsewhere): remove it. */
-  | { readonly kind: 'done' }
+  | { readonly kind: 'done'; readonly effects?: Effects }
   /**
    * Replace it by `message` (a retry: same id, `retries + 1`; or the same message parked until its
    * eta), delivered to its queue at `dueAt`. The swap is atomic: never both, never neither.
    */
-  | { readonly kind: 'retry-later'; readonly message: TaskMessage; readonly dueAt: Date }
+  | {
+      readonly kind: 'retry-later';
+      readonly message: TaskMessage;
+      readonly dueAt: Date;
+      readonly effects?: Effects;
+    }
   /** Move it to its queue's dead-letter store with the reason. */
-  | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason };
+  | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason; readonly effects?: Effects };
 
 /** Header counting failed attempts to run a message (not task retries). */
 export const INVOKE_FAILURES_HEADER = 'x-sc-invoke-failures';
 
 /**
  * How a message is settled after its outcome: done for success and ignore, a delayed retry (same
- * id, `retries + 1`), the same message parked until its eta, or the dead-letter store.
+ * id, `retries + 1`), the same message parked until its eta, or the dead-letter store. Given
+ * `workflow` (how to route continuations), a success or a final failure carries the message's
+ * continuations as {@link Effects}; without it, none are computed (callers that only settle).
  */
-export function settlementFor(outcome: TaskOutcome, message: TaskMessage): Settlement {
+export function settlementFor(
+  outcome: TaskOutcome,
+  message: TaskMessage,
+  workflow?: ContinuationOptions,
+): Settlement {
+  const settlement = baseSettlement(outcome, message);
+  if (!workflow || !hasWorkflow(message)) return settlement;
+  let effects: Effects;
+  try {
+    const continuations = continuationsFor(outcome, message, workflow);
+    effects = { publish: continuations.messages, chordSizes: continuations.chordSizes };
+  } catch (error) {
+    // Admission refuses such messages before they run; one that got past it (a task function
+    // handed a message directly) still must not settle as if its workflow went on.
+    if (!(error instanceof WorkflowError)) throw error;
+    return {
+      kind: 'dead-letter',
+      reason: deadLetterReason(message, 'unsupportedWorkflow', error.message),
+    };
+  }
+  if (effects.publish.length === 0 && effects.chordSizes.length === 0) return settlement;
+  return { ...settlement, effects };
+}
+
+function hasWorkflow(message: TaskMessage): boolean {
+  const { callbacks, errbacks, chain } = message.embed;
+  return (callbacks?.length ?? 0) + (errbacks?.length ?? 0) + (chain?.length ?? 0) > 0;
+}
+
+function baseSettlement(outcome: TaskOutcome, message: TaskMessage): Settlement {
   switch (outcome.kind) {
     case 'succeeded':
     case 'ignored':

@@ -6,193 +6,37 @@
  */
 
 import * as z from 'zod/mini';
-import { $ZodObject, $ZodType } from 'zod/v4/core';
 import {
   InvalidArgumentsError,
   InvalidConfigError,
-  PayloadTooLargeError,
   type RetryRequest,
   RetrySignal,
 } from './errors.js';
-import { DEFAULT_MAX_BODY_BYTES, findJsonIssues, type JsonObject, type JsonValue } from './json.js';
-import { createTaskMessage, EMPTY_EMBED, type TaskCall, type TaskMessage } from './message.js';
-import type { Backoff, ErrorMatcher, RetryPolicy } from './retry-policy.js';
+import type { JsonObject, JsonValue } from './json.js';
+import type { TaskCall, TaskMessage } from './message.js';
+import type { RetryPolicy } from './retry-policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
+import type { SignatureDict, SignatureOptions } from './signature.js';
+import { buildCallMessage, taskSignature } from './task-call.js';
+import {
+  type ArgsSchema,
+  type KwargsSchema,
+  type TaskOptions,
+  type TaskOptionsInput,
+  taskOptionsSchema,
+} from './task-options.js';
 import { safeParse, toFieldIssues } from './zod-issues.js';
 
-/** Celery's default `max_retries`. */
-export const DEFAULT_MAX_RETRIES = 3;
-/** Celery's default `default_retry_delay`, in seconds. */
-export const DEFAULT_RETRY_DELAY_SECONDS = 180;
-/** Celery's default queue name. */
-export const DEFAULT_QUEUE = 'celery';
-
-/**
- * A zod object schema for kwargs: `z.object()` of `zod` or of `zod/mini` (the smaller bundle),
- * or any other zod 4 object schema.
- */
-export type KwargsSchema = z.core.$ZodObject;
-/** A zod schema for positional args, of either zod API. */
-export type ArgsSchema = z.core.$ZodType<readonly unknown[]>;
-
-const errorMatcherSchema = z.union([
-  z.string().check(z.minLength(1)),
-  z.custom<ErrorMatcher>((value) => typeof value === 'function', 'expected an error class'),
-]);
-const errorMatchersSchema = z._default(z.array(errorMatcherSchema), []);
-const positive = () => z.number().check(z.positive());
-const positiveInt = () => z.int().check(z.positive());
-
-const backoffSchema = z.pipe(
-  z._default(
-    z.union([
-      z.boolean(),
-      positive(),
-      z.strictObject({
-        factor: z._default(positive(), 1),
-        max: z._default(positive(), 600),
-        jitter: z._default(z.boolean(), true),
-      }),
-    ]),
-    false,
-  ),
-  z.transform((value): Backoff | null => {
-    if (value === false) return null;
-    if (value === true) return { factor: 1, max: 600, jitter: true };
-    if (typeof value === 'number') return { factor: value, max: 600, jitter: true };
-    return value;
-  }),
-);
-
-/**
- * Task options, parsed strictly: an unknown key (a typo) is an error naming it.
- * Defaults are Celery's.
- */
-export const taskOptionsSchema = z
-  .strictObject({
-    name: z
-      .string()
-      .check(
-        z.minLength(1),
-        z.regex(
-          /^[A-Za-z_][\w.:-]*$/,
-          'letters, digits, _ . : - only, starting with a letter or _',
-        ),
-      ),
-    queue: z._default(z.string().check(z.minLength(1)), DEFAULT_QUEUE),
-    maxRetries: z._default(z.nullable(z.int().check(z.nonnegative())), DEFAULT_MAX_RETRIES),
-    defaultRetryDelay: z._default(z.number().check(z.nonnegative()), DEFAULT_RETRY_DELAY_SECONDS),
-    retry: z._default(
-      z.strictObject({
-        on: errorMatchersSchema,
-        exclude: errorMatchersSchema,
-        ignore: errorMatchersSchema,
-      }),
-      { on: [], exclude: [], ignore: [] },
-    ),
-    backoff: backoffSchema,
-    // Both zod APIs build on zod 4's core classes, whose `instanceof` checks the schema's traits.
-    kwargs: z.optional(
-      z.custom<KwargsSchema>(
-        (value) => value instanceof $ZodObject,
-        'expected a z.object() schema',
-      ),
-    ),
-    args: z.optional(
-      z.custom<ArgsSchema>((value) => value instanceof $ZodType, 'expected a zod schema'),
-    ),
-    expires: z.optional(positive()),
-    timeLimit: z.optional(positive()),
-    softTimeLimit: z.optional(positive()),
-    priority: z.optional(z.int().check(z.minimum(0), z.maximum(255))),
-    cron: z.optional(z.string()),
-    aliases: z._default(z.array(z.string().check(z.minLength(1))), []),
-    maxArgumentBytes: z._default(positiveInt(), DEFAULT_MAX_BODY_BYTES),
-    atMostOnce: z._default(z.boolean(), false),
-    idempotent: z._default(z.boolean(), false),
-    onceTtl: z._default(positiveInt(), 86_400),
-  })
-  .check(
-    z.superRefine((options, context) => {
-      if (
-        options.timeLimit !== undefined &&
-        options.softTimeLimit !== undefined &&
-        options.softTimeLimit > options.timeLimit
-      ) {
-        context.addIssue({
-          code: 'custom',
-          path: ['softTimeLimit'],
-          message: 'must not exceed timeLimit',
-        });
-      }
-      if (options.cron !== undefined) {
-        const parsed = parseSchedule(options.cron);
-        if (!parsed.ok)
-          context.addIssue({ code: 'custom', path: ['cron'], message: parsed.reason });
-      }
-    }),
-  );
-
-/** Task options after defaults: what the rest of the system reads. */
-export type TaskOptions = z.output<typeof taskOptionsSchema>;
-
-/** What `defineTask` accepts. */
-export interface TaskOptionsInput<K extends KwargsSchema, A extends ArgsSchema> {
-  /** Stable task name, the one on the wire (e.g. `ingest.save_event`). Required. */
-  readonly name: string;
-  /** Queue it is published to. @defaultValue `celery` */
-  readonly queue?: string;
-  /** Retries allowed; `null` for unlimited. @defaultValue 3 */
-  readonly maxRetries?: number | null;
-  /** Seconds before a retry when no backoff or countdown says otherwise. @defaultValue 180 */
-  readonly defaultRetryDelay?: number;
-  /** Sentry's retry lists; see {@link decideRetry} for their precedence. */
-  readonly retry?: {
-    readonly on?: readonly ErrorMatcher[];
-    readonly exclude?: readonly ErrorMatcher[];
-    readonly ignore?: readonly ErrorMatcher[];
-  };
-  /** Exponential backoff for `retry.on` errors: `true` (factor 1 s), a factor, or full options. */
-  readonly backoff?: boolean | number | Partial<Backoff>;
-  /** Schema of the kwargs; unknown keys are kept, not rejected. */
-  readonly kwargs?: K;
-  /** Schema of the positional args. */
-  readonly args?: A;
-  /** Default seconds until a published message expires. */
-  readonly expires?: number;
-  /**
-   * Hard time limit in seconds: the run ends with `TimeLimitExceeded`. A message's own
-   * `timelimit` wins over it, as in Celery (`apply_async(time_limit=…)`).
-   */
-  readonly timeLimit?: number;
-  /**
-   * Soft time limit in seconds: the task's abort signal fires with `SoftTimeLimitExceeded`. A
-   * message's own `timelimit` wins over it, as in Celery.
-   */
-  readonly softTimeLimit?: number;
-  /** Default message priority. */
-  readonly priority?: number;
-  /** 5-field cron expression or `rate(N minutes)`: publish this task on that schedule. */
-  readonly cron?: string;
-  /** Other names this task answers to (old names during a rename). */
-  readonly aliases?: readonly string[];
-  /** Limit on the encoded body, in bytes. @defaultValue 65536 */
-  readonly maxArgumentBytes?: number;
-  /**
-   * Sentry's `at_most_once`: each attempt (id + retries) is recorded before it runs and a repeat
-   * is skipped, so a redelivered message never runs twice, at the price of never running again
-   * if the first run died midway. Needs a once store (Redis). @defaultValue false
-   */
-  readonly atMostOnce?: boolean;
-  /**
-   * The task id is recorded after a successful run and a later delivery of the same id is
-   * skipped: for tasks that must not run twice once they succeeded (a crash between success and
-   * record can still repeat one). Needs a once store. @defaultValue false
-   */
-  readonly idempotent?: boolean;
-  /** Seconds the records of `atMostOnce` / `idempotent` are kept. @defaultValue 86400 */
-  readonly onceTtl?: number;
-}
+export {
+  type ArgsSchema,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_QUEUE,
+  DEFAULT_RETRY_DELAY_SECONDS,
+  type KwargsSchema,
+  type TaskOptions,
+  type TaskOptionsInput,
+  taskOptionsSchema,
+} from './task-options.js';
 
 /** Kwargs as the handler sees them: the schema's output plus any unknown keys, kept. */
 export type TaskKwargs<K extends KwargsSchema> = z.output<K> & Record<string, unknown>;
@@ -245,6 +89,28 @@ export interface TaskCallOptions
   > {
   /** Queue, when not the task's own. */
   readonly queue?: string;
+  /**
+   * Signatures sent with this task's result as first argument when it succeeds (Celery's
+   * `link`; immutable ones keep their own args). Carried in the message's `embed.callbacks`.
+   */
+  readonly link?: SignatureDict | readonly SignatureDict[];
+  /**
+   * Signatures sent with this task's id as first argument when it fails for good (Celery's
+   * `link_error`). Carried in `embed.errbacks`.
+   */
+  readonly linkError?: SignatureDict | readonly SignatureDict[];
+  /** Ask workers to store no result for this call. @defaultValue the task's `ignoreResult` */
+  readonly ignoreResult?: boolean;
+}
+
+/**
+ * Arguments and options of a signature of a declared task (`task.s()`, `task.si()`). For
+ * `s()`, args and kwargs are partial: the parent's result is prepended when it is applied.
+ */
+export interface TaskSignatureInput<Kwargs = JsonObject, Args = readonly JsonValue[]>
+  extends SignatureOptions {
+  readonly args?: Args;
+  readonly kwargs?: Kwargs;
 }
 
 /** A call of a task: its arguments plus publishing options. */
@@ -291,6 +157,25 @@ export interface Task<
    * @throws PayloadTooLargeError when the encoded body is over `maxArgumentBytes`
    */
   createMessage(call?: TaskCallInput<K, A>, now?: Date): TaskMessage;
+  /**
+   * A signature of this task (Celery's `task.s()`), to link, chain, group or chord. Its args
+   * are partial (the parent's result goes first when it runs), so only plain JSON is checked
+   * here; the schemas are checked when it runs. It names the task's queue.
+   *
+   * @throws InvalidArgumentsError for arguments that are not plain JSON, or bad options
+   * @example
+   * const flow = chain(fetch.s({ args: [url] }), parse.s(), store.s());
+   */
+  s(call?: TaskSignatureInput): SignatureDict;
+  /**
+   * An immutable signature of this task (Celery's `task.si()`): it ignores the parent's result,
+   * so its arguments are complete and checked against the task's schemas now.
+   *
+   * @throws InvalidArgumentsError naming every bad field
+   */
+  si(
+    call?: TaskSignatureInput<z.input<K> & JsonObject, z.input<A> & readonly JsonValue[]>,
+  ): SignatureDict;
 }
 
 /** True for values made by {@link defineTask}. */
@@ -365,40 +250,13 @@ export function defineTask<
   };
 
   const createMessage = (call: TaskCallInput<K, A> = {}, now = new Date()): TaskMessage => {
-    const args: readonly unknown[] = call.args ?? [];
-    const kwargs: Record<string, unknown> = call.kwargs ?? {};
-    const checked = parseArguments(args, kwargs);
-    const issues = [
-      ...findJsonIssues(args, 'args'),
-      ...findJsonIssues(kwargs, 'kwargs'),
-      ...findCallIssues(call),
-      ...(checked.ok ? [] : checked.error.issues),
-    ];
-    if (issues.length > 0) throw new InvalidArgumentsError(resolved.name, issues);
-    const body = JSON.stringify([args, kwargs, EMPTY_EMBED]);
-    const bytes = Buffer.byteLength(body, 'utf8');
-    if (bytes > resolved.maxArgumentBytes) {
-      throw new PayloadTooLargeError(resolved.name, bytes, resolved.maxArgumentBytes);
-    }
-    const message = createTaskMessage(
-      {
-        task: resolved.name,
-        queue: call.queue ?? resolved.queue,
-        args: args as readonly JsonValue[],
-        kwargs: kwargs as JsonObject,
-        ...(call.id === undefined ? {} : { id: call.id }),
-        ...(call.countdown === undefined ? {} : { countdown: call.countdown }),
-        ...(call.eta === undefined ? {} : { eta: call.eta }),
-        ...pickExpires(call.expires ?? resolved.expires),
-        priority: call.priority ?? resolved.priority ?? 0,
-        timeLimit: [resolved.timeLimit ?? null, resolved.softTimeLimit ?? null],
-        parentId: call.parentId ?? null,
-        rootId: call.rootId ?? null,
-      },
-      now,
-    );
-    // The body was serialised once to measure it; the codec re-uses that text.
-    return { ...message, rawBody: body };
+    const checked = parseArguments(call.args ?? [], call.kwargs ?? {});
+    return buildCallMessage(resolved, call, checked.ok ? [] : checked.error.issues, now);
+  };
+  const s: Task<K, A, R>['s'] = (call = {}) => taskSignature(resolved, call, false, []);
+  const si: Task<K, A, R>['si'] = (call = {}) => {
+    const checked = parseArguments(call.args ?? [], call.kwargs ?? {});
+    return taskSignature(resolved, call, true, checked.ok ? [] : checked.error.issues);
   };
 
   return Object.freeze({
@@ -410,6 +268,8 @@ export function defineTask<
     handler,
     parseArguments,
     createMessage,
+    s,
+    si,
   });
 }
 
@@ -422,43 +282,11 @@ function looseObject(schema: KwargsSchema): KwargsSchema {
   return z.catchall(schema as z.ZodMiniObject, z.unknown());
 }
 
-function pickExpires(expires: number | Date | undefined): { expires?: number | Date } {
-  return expires === undefined ? {} : { expires };
-}
-
 function parseScheduleOrThrow(text: string): Schedule {
   const parsed = parseSchedule(text);
   // The options schema already refused invalid schedules; this only narrows the type.
   if (!parsed.ok) throw new InvalidConfigError('cron', [{ path: 'cron', message: parsed.reason }]);
   return parsed.schedule;
-}
-
-function findCallIssues(call: TaskCallOptions): { path: string; message: string }[] {
-  const issues: { path: string; message: string }[] = [];
-  const finite = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
-  if (call.countdown !== undefined && !finite(call.countdown)) {
-    issues.push({ path: 'countdown', message: 'must be a finite number of seconds' });
-  }
-  if (call.eta !== undefined && !(call.eta instanceof Date && finite(call.eta.getTime()))) {
-    issues.push({ path: 'eta', message: 'must be a valid Date' });
-  }
-  const expires = call.expires;
-  if (
-    expires !== undefined &&
-    !(expires instanceof Date ? finite(expires.getTime()) : finite(expires))
-  ) {
-    issues.push({ path: 'expires', message: 'must be seconds or a valid Date' });
-  }
-  if (
-    call.priority !== undefined &&
-    !(Number.isInteger(call.priority) && call.priority >= 0 && call.priority <= 255)
-  ) {
-    issues.push({ path: 'priority', message: 'must be an integer from 0 to 255' });
-  }
-  if (call.id !== undefined && (typeof call.id !== 'string' || call.id === '')) {
-    issues.push({ path: 'id', message: 'must be a non-empty string' });
-  }
-  return issues;
 }
 
 /**

@@ -7,9 +7,10 @@
  * in its queue's dead-letter queue, an invoke failure is re-queued without spending a task retry
  * (up to the poison cap), a throttled invoke waits and is tried again.
  *
- * It returns success only when every message is done, parked or dead-lettered; the event source
+ * It returns success only when every message is done, parked or dead-lettered, and every
+ * workflow continuation (callbacks, next chain step, errbacks) is published; the event source
  * then acknowledges the batch. If storing a settlement fails, it throws, and the event source
- * redelivers the batch (at-least-once; the ids stay the same).
+ * redelivers the batch (at-least-once; the ids stay the same, continuations' ids too).
  */
 import middy from '@middy/core';
 import type { Broker, Delivery, SettleItem } from '../brokers/broker.js';
@@ -104,10 +105,16 @@ function rawOf(queue: string, source: Parameters<typeof toAmqpDelivery>[1]): Raw
 
 /**
  * Settles messages the event source holds: nothing to do for a finished one (the event source
- * acknowledges the batch), a re-publish for one to run later, a store for a dead one.
+ * acknowledges the batch), a re-publish for one to run later, a store for a dead one. A
+ * workflow's continuations are published through it before the settle (the flow's
+ * `performEffects`), so before this handler returns and the batch is acknowledged.
  */
-function eventSettler(broker: Broker, raws: Map<Delivery, RawDelivery>): Pick<Broker, 'settle'> {
+function eventSettler(
+  broker: Broker,
+  raws: Map<Delivery, RawDelivery>,
+): Pick<Broker, 'settle' | 'publish'> {
   return {
+    publish: (messages) => broker.publish(messages),
     async settle(items: readonly SettleItem[]): Promise<void> {
       const later: TaskMessage[] = [];
       const dead = [];

@@ -2,7 +2,10 @@
  * The per-task Lambda function: receives a batch of messages of its task from the dispatcher,
  * runs each (expired → dead letter, eta ahead → not due, schema, time limits, retry decision) with
  * a deadline tied to the Lambda's remaining time, and returns one outcome per message. One
- * message's failure never fails its neighbours; settling is the dispatcher's job.
+ * message's failure never fails its neighbours; settling is the dispatcher's job, and so is
+ * continuing a workflow: the function has no broker, so an outcome carries the task's result
+ * when a `link` or `chain` continues from it (held to `maxArgumentBytes`, so a batch's answer
+ * stays under Lambda's 6 MB).
  */
 import { setMaxListeners } from 'node:events';
 import middy from '@middy/core';
@@ -39,6 +42,12 @@ export interface TaskHandlerOptions {
    * Powertools' idempotency store, so that the functions of the other tasks carry no Redis client.
    */
   readonly store?: OnceStore;
+  /**
+   * A result backend is configured: every result is returned to the dispatcher (to be stored),
+   * and chord parts are admitted. Results a `link` or `chain` continues from are returned
+   * anyway. @defaultValue false
+   */
+  readonly results?: boolean;
 }
 
 /**
@@ -60,6 +69,7 @@ export function createTaskHandler(
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
   const { atMostOnce, idempotent } = lookup.task.options;
   const store = options.store;
+  const results = options.results ?? false;
   if ((atMostOnce || idempotent) && !store) {
     const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
     throw new InvalidConfigError(`task ${task}`, [
@@ -94,6 +104,8 @@ export function createTaskHandler(
           await runMessage(registry, message, {
             remainingTimeMs,
             signal,
+            keepResults: results,
+            results,
             ...(store ? { store } : {}),
           }),
         );

@@ -6,6 +6,7 @@
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
+import type { EffectsBackend } from './effects.js';
 import type { WorkerEvent } from './events.js';
 import type { TaskExecutor } from './executor.js';
 import { DispatchFlow } from './flow.js';
@@ -18,6 +19,11 @@ export interface DispatchOptions {
   readonly now?: () => number;
   /** Called once per settled message. */
   readonly onOutcome?: (event: WorkerEvent) => void;
+  /**
+   * The result backend, if one is configured: without one, chord parts and chords sent as
+   * continuations are dead-lettered at admission. @defaultValue none
+   */
+  readonly resultBackend?: EffectsBackend | null;
 }
 
 /** Options of {@link dispatchBatch}. */
@@ -32,14 +38,15 @@ export interface DispatchBatchOptions extends DispatchOptions {
 
 /**
  * Runs and settles a batch: each message is settled as soon as its own outcome is known.
- * Messages that cannot run anywhere (undecodable, unknown task, expired, too large) and messages
- * not yet due are settled without bothering an executor.
+ * Messages that cannot run anywhere (undecodable, unknown task, expired, too large, a workflow
+ * we cannot honour) and messages not yet due are settled without bothering an executor. A
+ * workflow's continuations are published before their message is settled.
  *
  * @returns one event per message, in the order they were settled
  * @throws the broker's error when a settlement failed (every other message was still settled)
  */
 export async function dispatchBatch(
-  broker: Pick<Broker, 'settle'>,
+  broker: Pick<Broker, 'settle' | 'publish'>,
   registry: Registry,
   deliveries: readonly Delivery[],
   executor: TaskExecutor,
@@ -56,6 +63,7 @@ export async function dispatchBatch(
       options.onOutcome?.(event);
     },
     logger: options.logger ?? console,
+    resultBackend: options.resultBackend,
   });
   const release = () => flow.releaseWaiting();
   options.signal?.addEventListener('abort', release, { once: true });

@@ -9,9 +9,14 @@
  * without spending a task retry, up to the poison cap. An execution refused because the executor
  * is throttled goes back to the front of the line, and the flow narrows how many executions it
  * runs at once (halved on a throttle, widened by one per success) and pauses before the next.
+ *
+ * A workflow goes on from here, where the broker is: each settlement carries its message's
+ * continuations, published before it is settled; if they cannot be published, the message is
+ * re-queued as a failed attempt (it runs again and republishes the same ids), never settled done.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import { admitMessage } from '../core/admit.js';
+import { routeFor } from '../core/canvas.js';
 import { toError } from '../core/errors.js';
 import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
@@ -23,6 +28,7 @@ import {
   settlementForRelease,
 } from '../core/settlement.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
+import { type EffectsBackend, requeueAfterEffects } from './effects.js';
 import type { DispatchOutcome, WorkerEvent } from './events.js';
 import { isThrottled, type TaskExecutor } from './executor.js';
 import { SettleQueue } from './settle-queue.js';
@@ -38,6 +44,11 @@ export interface FlowOptions {
   readonly now: () => number;
   readonly onOutcome?: ((event: WorkerEvent) => void) | undefined;
   readonly logger: BrokerLogger;
+  /**
+   * The result backend, if one is configured: chords can then be honoured. Without one, chord
+   * parts and chords sent as continuations are dead-lettered at admission.
+   */
+  readonly resultBackend?: EffectsBackend | null | undefined;
 }
 
 interface Item {
@@ -75,9 +86,11 @@ export class DispatchFlow {
   #pauseTimer: NodeJS.Timeout | undefined;
   #settleError: Error | undefined;
   #wake = new Set<() => void>();
+  /** Queue of a continuation whose signature names none: the task's, else Celery's default. */
+  readonly #route: (task: string) => string;
 
   constructor(
-    broker: Pick<Broker, 'settle'>,
+    broker: Pick<Broker, 'settle' | 'publish'>,
     registry: Registry,
     executor: TaskExecutor,
     options: FlowOptions,
@@ -87,12 +100,21 @@ export class DispatchFlow {
     this.#options = options;
     this.#batchSize = Math.max(1, executor.batchSize ?? 1);
     this.#limit = options.slots;
-    this.#settles = new SettleQueue(broker, (entries, error) => {
-      this.#held -= entries.length;
-      if (error) this.#settleError = error;
-      else for (const { tag } of entries) this.#report(tag);
-      this.#notify();
-    });
+    this.#route = routeFor(registry);
+    this.#settles = new SettleQueue(
+      broker,
+      (entries, error) => {
+        this.#held -= entries.length;
+        if (error) this.#settleError = error;
+        else for (const { tag } of entries) this.#report(tag);
+        this.#notify();
+      },
+      {
+        backend: options.resultBackend,
+        onEffectsFailed: (entry, error) =>
+          requeueAfterEffects(entry, error, { ...options, now: options.now() }),
+      },
+    );
   }
 
   /**
@@ -127,10 +149,12 @@ export class DispatchFlow {
         continue;
       }
       const message = result.message;
-      const admission = admitMessage(this.#registry, message, now);
+      const admission = admitMessage(this.#registry, message, now, {
+        results: Boolean(this.#options.resultBackend),
+      });
       if (admission.kind === 'settle') {
         const outcome = toTaskOutcome(admission.outcome);
-        this.#settle(delivery, settlementFor(outcome, message), outcome);
+        this.#settle(delivery, this.#settlementFor(outcome, message), outcome);
         continue;
       }
       this.#enqueue({ delivery, message });
@@ -247,8 +271,12 @@ export class DispatchFlow {
         return;
       }
       const outcome = outcomes[index] as TaskOutcome;
-      this.#settle(delivery, settlementFor(outcome, message), outcome);
+      this.#settle(delivery, this.#settlementFor(outcome, message), outcome);
     });
+  }
+
+  #settlementFor(outcome: TaskOutcome, message: TaskMessage): Settlement {
+    return settlementFor(outcome, message, { route: this.#route });
   }
 
   /** Back to the front of the line; fewer executions at once; a pause before the next. */

@@ -81,6 +81,7 @@ export async function runWorker(
     now: options.now ?? Date.now,
     onOutcome: options.onOutcome,
     logger,
+    resultBackend: options.resultBackend,
   });
   let lastRestore = 0;
   let turn = 0;

@@ -101,6 +101,8 @@ export interface CeleryRunRecord {
   readonly expires: string | null;
   readonly root_id: string | null;
   readonly parent_id: string | null;
+  /** Group id of a group or chord member. */
+  readonly group: string | null;
   readonly origin: string | null;
   readonly lang: string | null;
   readonly timelimit: [number | null, number | null] | null;
@@ -148,7 +150,21 @@ export interface CeleryWorkerOptions {
   readonly celeryArgs?: readonly string[];
   /** How long to wait for `ready.` in the log. @defaultValue 30000 */
   readonly readyTimeoutMs?: number;
+  /** Celery `result_backend` URL (`worker.py --result-backend`). @defaultValue none */
+  readonly resultBackend?: string;
+  /**
+   * Modules of `test/python/` the worker imports (`-I`), e.g. `workflow_app` for the `wf.*`
+   * tasks; {@link TEST_PYTHON_DIR} is put on `PYTHONPATH`. @defaultValue none
+   */
+  readonly include?: readonly string[];
+  /** The interpreter. @defaultValue {@link PYTHON} */
+  readonly python?: string;
+  /** More environment variables for the worker. */
+  readonly env?: Readonly<Record<string, string>>;
 }
+
+/** This repository's Python test modules (`workflow_app.py`). */
+export const TEST_PYTHON_DIR = path.resolve(import.meta.dirname, '../python');
 
 /** Options of the waits on a worker. */
 export interface WaitOptions {
@@ -204,10 +220,16 @@ export class CeleryWorker {
       ...flag('--visibility-timeout', options.visibilityTimeout),
       ...flag('--retry-delay', options.retryDelay),
       ...flag('--max-priority', options.maxPriority),
+      ...flag('--result-backend', options.resultBackend),
       '--',
       ...(options.celeryArgs ?? FAST_WORKER_ARGS),
+      ...(options.include ?? []).flatMap((module) => ['-I', module]),
     ];
-    this.#child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pythonPath = [TEST_PYTHON_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
+    this.#child = spawn(options.python ?? PYTHON, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONPATH: pythonPath, ...options.env },
+    });
     const append = (chunk: Buffer) => {
       this.#log += chunk.toString('utf8');
     };

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTaskMessage } from '../../src/core/message.js';
+import { createTaskMessage, EMPTY_EMBED } from '../../src/core/message.js';
 import { memoryOnceStore } from '../../src/core/once-store.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
 import { INVOKE_FAILURES_HEADER } from '../../src/core/settlement.js';
@@ -288,5 +288,43 @@ describe('the poller relay', () => {
     expect(Math.max(...waits)).toBeLessThan(1_500);
     expect(firstResult.settled + secondResult.settled).toBe(sentAt.size);
     expect(await runtime.broker().stats(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
+  it('continues a chain with the result the task function returned', async () => {
+    // Prepare: the next step is a task of another app, on a queue nobody here drains.
+    const { queue, registry, runtime } = app();
+    const next = bench.newQueue();
+    const [work] = registry.tasks as [(typeof registry.tasks)[number]];
+    const step = {
+      task: 'other.next',
+      args: ['two'],
+      kwargs: {},
+      options: { task_id: 'next-step-id', queue: next },
+      subtask_type: null,
+      immutable: false,
+    };
+    const sent = {
+      ...work.createMessage(),
+      embed: { ...EMPTY_EMBED, chain: [step] },
+      rawBody: null,
+    };
+    await runtime.broker().publish([sent]);
+
+    // Act
+    const { calls } = await poll(runtime, 1_000);
+
+    // Assess
+    expect(calls[0]?.outcomes).toEqual([
+      { kind: 'succeeded', durationMs: expect.any(Number), result: sent.id },
+    ]);
+    const [delivery] = await runtime.broker().receive(next, { max: 10, waitMs: 1_000 });
+    expect(delivery?.result.ok && delivery.result.message).toMatchObject({
+      id: 'next-step-id',
+      task: 'other.next',
+      args: [sent.id, 'two'],
+      parentId: sent.id,
+      rootId: sent.id,
+    });
+    expect((await runtime.broker().stats(queue)).unacked).toBe(0);
   });
 });

@@ -116,7 +116,7 @@ describe('main: send', () => {
     // Assess
     expect(code).toBe(2);
     expect(context.err()).toBe(
-      'error: unknown task app.ad: the app test-app has app.add, app.fail, app.tick\n',
+      'error: unknown task app.ad: the app test-app has app.add, app.fail, app.tick (for a task another app implements, give --queue)\n',
     );
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src/core/errors.js';
+import { EMPTY_EMBED } from '../../../src/core/message.js';
 import { createRegistry } from '../../../src/core/registry.js';
 import { INVOKE_FAILURES_HEADER } from '../../../src/core/settlement.js';
 import { defineTask } from '../../../src/core/task.js';
@@ -275,5 +276,42 @@ describe('createAmazonMqDispatcher', () => {
     // Assess
     expect(counts).toEqual({});
     expect(broker.settleCalls).toEqual([]);
+  });
+
+  it("publishes the next chain step with the task function's result before it returns", async () => {
+    // Prepare: the task function has no broker; its result comes back in its outcome.
+    const { broker, client, handler } = dispatcher();
+    const step = {
+      task: 'wf.add',
+      args: [1],
+      kwargs: {},
+      options: { task_id: 'step-2-id', queue: 'py-q' },
+      subtask_type: null,
+      immutable: false,
+    };
+    const sent = {
+      ...doWork.createMessage(),
+      embed: { ...EMPTY_EMBED, chain: [step] },
+      rawBody: null,
+    };
+
+    // Act
+    const counts = await handler(rmqEvent({ [QUEUE]: [rmqEventMessageOf(sent)] }), fakeContext());
+
+    // Assess
+    expect(counts).toEqual({ succeeded: 1 });
+    expect(client.calls[0]?.outcomes).toEqual([
+      { kind: 'succeeded', durationMs: expect.any(Number), result: 'done' },
+    ]);
+    expect(broker.published).toEqual([
+      expect.objectContaining({
+        id: 'step-2-id',
+        task: 'wf.add',
+        args: ['done', 1],
+        routingKey: 'py-q',
+        parentId: sent.id,
+        rootId: sent.id,
+      }),
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidConfigError, UnknownTaskError } from '../../../src/core/errors.js';
+import { EMPTY_EMBED } from '../../../src/core/message.js';
 import { memoryOnceStore } from '../../../src/core/once-store.js';
 import { createRegistry } from '../../../src/core/registry.js';
 import { defineTask } from '../../../src/core/task.js';
@@ -338,5 +339,42 @@ describe('createTaskHandler', () => {
     expect(first.outcomes.map((outcome) => outcome.kind)).toEqual(['succeeded']);
     expect(second.outcomes.map((outcome) => outcome.kind)).toEqual(['duplicate']);
     expect(runs).toBe(1);
+  });
+
+  it('returns a result only when a workflow continues from it, or results are kept', async () => {
+    // Prepare
+    const link = {
+      task: 'py.cb',
+      args: [],
+      kwargs: {},
+      options: {},
+      subtask_type: null,
+      immutable: false,
+    };
+    const plain = work.createMessage({ kwargs: { mode: 'ok' } });
+    const linked = {
+      ...plain,
+      id: 'linked-id',
+      embed: { ...EMPTY_EMBED, callbacks: [link] },
+      rawBody: null,
+    };
+    const batch = { messages: [toRawDelivery(plain), toRawDelivery(linked)] };
+
+    // Act
+    const lean = await createTaskHandler(registry, 'app.work')(batch, fakeContext());
+    const kept = await createTaskHandler(registry, 'app.work', { results: true })(
+      batch,
+      fakeContext(),
+    );
+
+    // Assess
+    expect(lean.outcomes.map((outcome) => 'result' in outcome && outcome.result)).toEqual([
+      false,
+      'linked-id',
+    ]);
+    expect(kept.outcomes.map((outcome) => 'result' in outcome && outcome.result)).toEqual([
+      plain.id,
+      'linked-id',
+    ]);
   });
 });

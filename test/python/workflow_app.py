@@ -1,0 +1,50 @@
+"""Workflow tasks for the issue #19 interop tests, on the shared interop app.
+
+Imported by a worker started with `worker.py ... -- -I workflow_app` (PYTHONPATH must include
+this folder; test/helpers/celery.ts `include` option does both). It registers its tasks on
+`interop_app.app`, so they share its broker, queue (INTEROP_QUEUE), result backend and record
+file, and every run is recorded exactly like `sentry.tasks.do_work`'s: one `run` record from
+`interop_app._record`, one `outcome` record from its signal handlers.
+
+Tasks (all on INTEROP_QUEUE; keep them off the queues the TypeScript worker consumes, a Celery
+worker discards names it does not know):
+
+  wf.add(x, y)        returns x + y
+  wf.tsum(values)     returns sum(values) (a chord body)
+  wf.fail(*args)      raises interop_app.FatalError (task FAILURE, errbacks called)
+  wf.errback(task_id) returns task_id; the old-style errback signature, so a Celery worker
+                      sends it as a message with args (failed_task_id, ...)
+"""
+
+from __future__ import annotations
+
+from interop_app import QUEUE, FatalError, _record, app
+
+app.conf.task_routes = {'sentry.tasks.*': {'queue': QUEUE}, 'wf.*': {'queue': QUEUE}}
+
+
+@app.task(name='wf.add', bind=True, queue=QUEUE)
+def add(self, x, y):
+    _record(self, (x, y), {})
+    return x + y
+
+
+@app.task(name='wf.tsum', bind=True, queue=QUEUE)
+def tsum(self, values):
+    _record(self, (values,), {})
+    return sum(values)
+
+
+@app.task(name='wf.fail', bind=True, queue=QUEUE)
+def fail(self, *args):
+    _record(self, args, {})
+    raise FatalError(f'wf.fail{args!r} on purpose')
+
+
+@app.task(name='wf.errback', bind=True, queue=QUEUE)
+def errback(self, task_id):
+    # bind=True makes Celery (`_call_task_errbacks`) treat it as an old-style errback: it is
+    # published as a message with the failed task's id, never called in-process, so a Python
+    # worker and ours handle it the same way.
+    _record(self, (task_id,), {})
+    return task_id
