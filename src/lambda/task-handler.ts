@@ -45,8 +45,7 @@ export interface TaskHandlerOptions {
   /**
    * A result backend is configured: every result is returned to the dispatcher (to be stored),
    * and chord parts are admitted. Results a `link` or `chain` continues from are returned
-   * anyway. @defaultValue true when `RESULT_BACKEND` is set (the plugin sets it on every function
-   * when `custom.celery.resultBackend` is), else false
+   * anyway. @defaultValue false
    */
   readonly results?: boolean;
 }
@@ -70,8 +69,7 @@ export function createTaskHandler(
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
   const { atMostOnce, idempotent } = lookup.task.options;
   const store = options.store;
-  // Only whether it is set matters here: the function stores nothing, its dispatcher does.
-  const results = options.results ?? Boolean(process.env.RESULT_BACKEND?.trim());
+  const results = options.results ?? false;
   if ((atMostOnce || idempotent) && !store) {
     const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
     throw new InvalidConfigError(`task ${task}`, [
