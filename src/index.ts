@@ -29,6 +29,11 @@ export type {
 } from './brokers/broker.js';
 export { type CreateBrokerOptions, createBroker } from './brokers/create-broker.js';
 export {
+  RedisResultBackend,
+  type RedisResultBackendOptions,
+  redisResultBackend,
+} from './brokers/redis/redis-result-backend.js';
+export {
   type BrokerConfig,
   type BrokerConfigInput,
   DEFAULT_AMQP_URL,
@@ -38,7 +43,24 @@ export {
   type RedisBrokerConfig,
   redactUrl,
 } from './config/broker-config.js';
+export {
+  DEFAULT_RESULT_EXPIRES_SECONDS,
+  parseResultBackendConfig,
+  type ResultBackendConfig,
+  type ResultBackendInput,
+} from './config/result-backend-config.js';
+export { AsyncResult, type GetOptions } from './core/async-result.js';
 export * from './core/index.js';
+export {
+  type EncodedException,
+  type OutcomeRecord,
+  type ResultBackend,
+  type ResultMeta,
+  ResultTimeoutError,
+  TASK_STATES,
+  TaskFailedError,
+  type TaskState,
+} from './core/result-backend.js';
 export {
   type ChordSizeStore,
   createPublisher,

@@ -11,6 +11,7 @@ import { registerCron } from './commands/cron.js';
 import { registerDev } from './commands/dev.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerResult } from './commands/result.js';
 import { registerSend } from './commands/send.js';
 import { registerWorker } from './commands/worker.js';
 import { type CliContext, processContext } from './context.js';
@@ -74,6 +75,7 @@ export function buildProgram(context: CliContext, done: (code: number) => void):
   registerWorker(program, context, done);
   registerCron(program, context, done);
   registerInspect(program, context, done);
+  registerResult(program, context, done);
   registerDlq(program, context, done);
   registerDev(program, context, done);
   return program;

@@ -15,6 +15,8 @@ import {
   deadLetterReason,
 } from './dead-letter.js';
 import { createRetryMessage, type TaskMessage } from './message.js';
+import type { OutcomeRecord } from './result-backend.js';
+import { outcomeState } from './result-meta.js';
 import type { TaskOutcome } from './task-outcome.js';
 import type { DecodeFailure } from './wire.js';
 
@@ -24,6 +26,17 @@ export interface Effects {
   readonly publish: readonly TaskMessage[];
   /** Sizes of chords among them, stored in the result backend before they are published. */
   readonly chordSizes: readonly ChordSize[];
+  /** The outcome to store in the result backend (and count as a chord part), after publishing. */
+  readonly record?: OutcomeRecord;
+}
+
+/** Options of {@link settlementFor}: how to continue a workflow, and whether results are stored. */
+export interface SettlementOptions extends ContinuationOptions {
+  /**
+   * A result backend is configured: outcomes are recorded. `ignoreResult` says which tasks store
+   * nothing (their chord parts are still counted).
+   */
+  readonly results?: { readonly ignoreResult: (task: string) => boolean } | undefined;
 }
 
 /** How a held message is settled. */
@@ -55,14 +68,23 @@ export const INVOKE_FAILURES_HEADER = 'x-sc-invoke-failures';
 export function settlementFor(
   outcome: TaskOutcome,
   message: TaskMessage,
-  workflow?: ContinuationOptions,
+  workflow?: SettlementOptions,
 ): Settlement {
   const settlement = baseSettlement(outcome, message);
-  if (!workflow || !hasWorkflow(message)) return settlement;
+  if (!workflow) return settlement;
+  const record = workflow.results && outcomeState(outcome) !== null;
+  if (!hasWorkflow(message) && !record) return settlement;
   let effects: Effects;
   try {
-    const continuations = continuationsFor(outcome, message, workflow);
+    const continuations = hasWorkflow(message)
+      ? continuationsFor(outcome, message, workflow)
+      : { messages: [], chordSizes: [] };
     effects = { publish: continuations.messages, chordSizes: continuations.chordSizes };
+    if (record && workflow.results) {
+      const store = !(message.ignoreResult || workflow.results.ignoreResult(message.task));
+      const children = continuations.messages.map((next) => next.id);
+      effects = { ...effects, record: { message, outcome, store, children } };
+    }
   } catch (error) {
     // Admission refuses such messages before they run; one that got past it (a task function
     // handed a message directly) still must not settle as if its workflow went on.
@@ -72,7 +94,9 @@ export function settlementFor(
       reason: deadLetterReason(message, 'unsupportedWorkflow', error.message),
     };
   }
-  if (effects.publish.length === 0 && effects.chordSizes.length === 0) return settlement;
+  if (effects.publish.length === 0 && effects.chordSizes.length === 0 && !effects.record) {
+    return settlement;
+  }
   return { ...settlement, effects };
 }
 

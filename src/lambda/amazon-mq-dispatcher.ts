@@ -78,6 +78,7 @@ export function createAmazonMqDispatcher(
       // middy aborts this just before the Lambda timeout: invokes not started by then are put
       // back through the delay levels, due at once, so the batch is still answered settled.
       signal,
+      resultBackend: runtime.resultBackend?.() ?? null,
       ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
     });
     const counts: DispatcherResult = {};

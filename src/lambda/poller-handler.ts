@@ -93,6 +93,7 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
       let released = 0;
       try {
         await runWorker(runtime.broker(), registry, {
+          resultBackend: runtime.resultBackend?.() ?? null,
           // middy aborts this just before the Lambda timeout: stop taking, settle what is held.
           signal,
           queues: options.queues ?? registry.queues.map((queue) => queue.name),

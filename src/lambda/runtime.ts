@@ -4,12 +4,18 @@
  */
 import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/create-broker.js';
+import { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
 import {
   type BrokerConfigInput,
   brokerKindOf,
   DEFAULT_BROKER_URL,
   redisTransportOptions,
 } from '../config/broker-config.js';
+import {
+  type ResultBackendInput,
+  resultBackendConfigFromEnv,
+} from '../config/result-backend-config.js';
+import { routeFor } from '../core/canvas.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 
@@ -18,6 +24,11 @@ export interface LambdaRuntime {
   readonly registry: Registry;
   /** The broker, created on first call and then reused. */
   broker(): Broker;
+  /**
+   * The result backend, created on first call and then reused; `null` when none is configured
+   * (then nothing is stored and no Redis client is loaded for it).
+   */
+  resultBackend?(): RedisResultBackend | null;
 }
 
 /** Options of {@link createRuntime}. */
@@ -25,6 +36,12 @@ export interface RuntimeOptions {
   readonly registry: Registry;
   /** Broker options. @defaultValue {@link brokerConfigFromEnv} */
   readonly broker?: BrokerConfigInput | (() => BrokerConfigInput);
+  /**
+   * Where results are stored (Celery's `result_backend`, Redis only): a `redis://` URL, which may
+   * be the broker's, or the options. `null`: none, whatever the environment says.
+   * @defaultValue `RESULT_BACKEND`, else none
+   */
+  readonly resultBackend?: ResultBackendInput | null;
 }
 
 /**
@@ -35,8 +52,22 @@ export interface RuntimeOptions {
  */
 export function createRuntime(options: RuntimeOptions): LambdaRuntime {
   let broker: Broker | undefined;
+  let backend: RedisResultBackend | null | undefined;
   return {
     registry: options.registry,
+    resultBackend() {
+      if (backend === undefined) {
+        const input =
+          options.resultBackend === undefined
+            ? resultBackendConfigFromEnv()
+            : options.resultBackend;
+        backend =
+          input === null
+            ? null
+            : new RedisResultBackend(input, { route: routeFor(options.registry) });
+      }
+      return backend;
+    },
     broker() {
       if (!broker) {
         const config =

@@ -45,7 +45,8 @@ export interface TaskHandlerOptions {
   /**
    * A result backend is configured: every result is returned to the dispatcher (to be stored),
    * and chord parts are admitted. Results a `link` or `chain` continues from are returned
-   * anyway. @defaultValue false
+   * anyway. @defaultValue true when `RESULT_BACKEND` is set (the plugin sets it on every function
+   * when `custom.celery.resultBackend` is), else false
    */
   readonly results?: boolean;
 }
@@ -69,7 +70,8 @@ export function createTaskHandler(
   const names = new Set([lookup.task.name, ...lookup.task.options.aliases]);
   const { atMostOnce, idempotent } = lookup.task.options;
   const store = options.store;
-  const results = options.results ?? false;
+  // Only whether it is set matters here: the function stores nothing, its dispatcher does.
+  const results = options.results ?? Boolean(process.env.RESULT_BACKEND?.trim());
   if ((atMostOnce || idempotent) && !store) {
     const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
     throw new InvalidConfigError(`task ${task}`, [

@@ -143,6 +143,14 @@ export const celeryConfigSchema = z.strictObject({
   ),
   vpc: z.optional(vpcSchema),
   /**
+   * `RESULT_BACKEND` of every function: a `redis://` URL (may be the broker's) where results are
+   * stored in Celery's format, with `?global_keyprefix=` for Celery ≥ 5.3's key prefix.
+   * @defaultValue unset: no results are stored
+   */
+  resultBackend: z.optional(
+    z.string().check(z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')),
+  ),
+  /**
    * Days CloudWatch keeps each generated function's logs.
    * @defaultValue `provider.logRetentionInDays` if set, else 30
    */

@@ -150,6 +150,9 @@ export function planFunctions(
   if (config.broker.url !== undefined) environment.BROKER_URL = config.broker.url;
   const secretArn = brokerSecretArn(config.broker);
   if (secretArn !== undefined) environment.BROKER_SECRET_ARN = secretArn;
+  // Task functions only need to know it is set (they return results); the poller and the
+  // dispatcher store them.
+  if (config.resultBackend !== undefined) environment.RESULT_BACKEND = config.resultBackend;
   return {
     prefix,
     frameworkPrefix,

@@ -10,6 +10,7 @@
 import type { Broker, BrokerLogger } from '../brokers/broker.js';
 import type { ChordSize } from '../core/canvas.js';
 import { InvalidConfigError } from '../core/errors.js';
+import type { ResultBackend } from '../core/result-backend.js';
 import { type Effects, settlementForInvokeFailure } from '../core/settlement.js';
 import type { WorkerEvent } from './events.js';
 import type { SettleEntry } from './settle-queue.js';
@@ -18,6 +19,8 @@ import type { SettleEntry } from './settle-queue.js';
 export interface EffectsBackend {
   /** Stores chord sizes, before the chords' header messages are published. */
   setChordSize(sizes: readonly ChordSize[]): Promise<void>;
+  /** Stores outcomes and counts chord parts (absent: a backend that only counts chords). */
+  record?: ResultBackend['record'];
 }
 
 /** Where effects go. */
@@ -52,6 +55,12 @@ export async function performEffects(
     await targets.backend.setChordSize(sizes);
   }
   if (messages.length > 0) await targets.broker.publish(messages);
+  // Recorded after the continuations are out, as Celery stores after dispatching them (so a
+  // waiter that sees SUCCESS finds the children sent); a chord's body goes out from here too.
+  const records = effects.flatMap((effect) => (effect.record ? [effect.record] : []));
+  if (records.length > 0 && targets.backend?.record) {
+    await targets.backend.record(records, (next) => targets.broker.publish(next));
+  }
 }
 
 /** What {@link requeueAfterEffects} needs to know. */

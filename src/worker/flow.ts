@@ -22,6 +22,7 @@ import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import {
   type Settlement,
+  type SettlementOptions,
   settlementFor,
   settlementForInvalid,
   settlementForInvokeFailure,
@@ -88,6 +89,8 @@ export class DispatchFlow {
   #wake = new Set<() => void>();
   /** Queue of a continuation whose signature names none: the task's, else Celery's default. */
   readonly #route: (task: string) => string;
+  /** Set when a backend records outcomes: which tasks store no result. */
+  readonly #results: SettlementOptions['results'];
 
   constructor(
     broker: Pick<Broker, 'settle' | 'publish'>,
@@ -101,6 +104,9 @@ export class DispatchFlow {
     this.#batchSize = Math.max(1, executor.batchSize ?? 1);
     this.#limit = options.slots;
     this.#route = routeFor(registry);
+    this.#results = options.resultBackend?.record
+      ? { ignoreResult: (task) => ignoresResult(registry, task) }
+      : undefined;
     this.#settles = new SettleQueue(
       broker,
       (entries, error) => {
@@ -276,7 +282,7 @@ export class DispatchFlow {
   }
 
   #settlementFor(outcome: TaskOutcome, message: TaskMessage): Settlement {
-    return settlementFor(outcome, message, { route: this.#route });
+    return settlementFor(outcome, message, { route: this.#route, results: this.#results });
   }
 
   /** Back to the front of the line; fewer executions at once; a pause before the next. */
@@ -327,4 +333,9 @@ export class DispatchFlow {
   #notify(): void {
     for (const wake of [...this.#wake]) wake();
   }
+}
+
+function ignoresResult(registry: Registry, task: string): boolean {
+  const found = registry.lookup(task);
+  return found.kind === 'task' && found.task.options.ignoreResult;
 }

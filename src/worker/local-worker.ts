@@ -149,7 +149,9 @@ export function runLocalWorker(
   registry: Registry,
   options: WorkerOptions,
 ): Promise<void> {
-  return runWorker(broker, registry, { ...options, executor: localExecutor(registry) });
+  // With a backend every result is kept (to be stored) and chord parts are admitted.
+  const run = options.resultBackend ? { keepResults: true, results: true } : {};
+  return runWorker(broker, registry, { ...options, executor: localExecutor(registry, run) });
 }
 
 /** Runs a batch of held deliveries in this process and settles them together. */

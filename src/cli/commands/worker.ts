@@ -14,6 +14,7 @@ import type { CliContext } from '../context.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { type CommonOptions, nameList, positiveInteger, withCommonOptions } from '../options.js';
 import { formatWorkerEvent } from '../output.js';
+import { chooseResultBackend } from '../result-backend-choice.js';
 
 /** How tasks are run. */
 export const INVOKE_MODES = ['local', 'lambda'] as const;
@@ -36,6 +37,8 @@ export interface WorkerCommandOptions extends CommonOptions {
   readonly lambdaEndpoint?: string;
   /** Longest wait per receive, ms. @defaultValue 1000 */
   readonly waitMs?: number;
+  /** Where results are stored. @defaultValue the app runtime's, else `$RESULT_BACKEND`, else none */
+  readonly resultBackend?: string;
 }
 
 /** Adds `worker` to the program. */
@@ -88,6 +91,10 @@ export function registerWorker(
       '--lambda-endpoint <url>',
       'with --invoke lambda: Lambda API endpoint (default: $LAMBDA_ENDPOINT)',
     )
+    .option(
+      '--result-backend <url>',
+      "redis:// URL results are stored at, Celery's format (default: the app's, else $RESULT_BACKEND)",
+    )
     .action(async (options: WorkerCommandOptions) => {
       done(await runWorkerCommand(context, options));
     });
@@ -102,11 +109,14 @@ export async function runWorkerCommand(
   const { registry } = app;
   const queues = queuesOf(context, app, options.queues);
   const invoke = options.invoke ?? 'local';
+  const resultBackend = await chooseResultBackend(context, app, options.resultBackend);
+  // With a backend every result is kept (to be stored) and chord parts are admitted.
+  const run = resultBackend ? { keepResults: true, results: true } : {};
   const executor =
     invoke === 'lambda'
       ? await lambdaMode(context, registry, options)
       : // Loaded here, as the worker loop below: other commands start without them.
-        (await import('../../worker/executor.js')).localExecutor(registry);
+        (await import('../../worker/executor.js')).localExecutor(registry, run);
   const { runWorker } = await import('../../worker/local-worker.js');
   const choice = chooseBroker(context, app, options.broker);
   return withBroker(choice, async (broker) => {
@@ -126,6 +136,7 @@ export async function runWorkerCommand(
       await runWorker(broker, registry, {
         queues,
         executor,
+        resultBackend,
         concurrency: options.concurrency ?? 10,
         prefetchMultiplier: options.prefetchMultiplier ?? 4,
         signal: stop.signal,
@@ -136,6 +147,7 @@ export async function runWorkerCommand(
       });
     } finally {
       dispose();
+      await resultBackend?.close();
     }
     context.stderr('worker: stopped\n');
     return EXIT_CODES.ok;

@@ -85,6 +85,17 @@ describe('planFunctions: registry → functions', () => {
     expect(planned.environment).toEqual({ FUNCTION_PREFIX: 'reports-dev-' });
   });
 
+  it('gives every function RESULT_BACKEND when custom.celery.resultBackend is set', () => {
+    // Act
+    const planned = plan({ resultBackend: 'redis://results:6379/2?global_keyprefix=app' });
+
+    // Assess
+    expect(planned.environment).toEqual({
+      FUNCTION_PREFIX: 'reports-dev-',
+      RESULT_BACKEND: 'redis://results:6379/2?global_keyprefix=app',
+    });
+  });
+
   it('times a task function out 15 s after its timeLimit, and leaves the others to the provider', () => {
     // Act
     const planned = plan();
