@@ -68,7 +68,10 @@ async function bundle(
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     },
     mainFields: ['module', 'main'],
-    define: { 'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker) },
+    define: {
+      'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker),
+      'process.env.SERVERLESS_CELERY_RESULTS': '"none"',
+    },
     external: ['@aws-sdk/*'],
     sourcemap: false,
     metafile: true,

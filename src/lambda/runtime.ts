@@ -4,7 +4,8 @@
  */
 import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/create-broker.js';
-import { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
+import { createResultBackend } from '../brokers/create-result-backend.js';
+import type { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
 import {
   type BrokerConfigInput,
   brokerKindOf,
@@ -38,7 +39,9 @@ export interface RuntimeOptions {
   readonly broker?: BrokerConfigInput | (() => BrokerConfigInput);
   /**
    * Where results are stored (Celery's `result_backend`, Redis only): a `redis://` URL, which may
-   * be the broker's, or the options. `null`: none, whatever the environment says.
+   * be the broker's, or the options. `null`: none, whatever the environment says. A bundle built
+   * with `process.env.SERVERLESS_CELERY_RESULTS` defined as `"none"` carries no backend (the
+   * plugin defines it so unless `custom.celery.resultBackend` is set); one given then is refused.
    * @defaultValue `RESULT_BACKEND`, else none
    */
   readonly resultBackend?: ResultBackendInput | null;
@@ -64,7 +67,7 @@ export function createRuntime(options: RuntimeOptions): LambdaRuntime {
         backend =
           input === null
             ? null
-            : new RedisResultBackend(input, { route: routeFor(options.registry) });
+            : createResultBackend(input, { route: routeFor(options.registry) });
       }
       return backend;
     },

@@ -23,13 +23,15 @@ const ESBUILD_PLUGIN = 'serverless-esbuild';
 
 /**
  * serverless-esbuild's settings (`custom.esbuild`) for functions of the library, with `user`'s
- * (the service's own `custom.esbuild`) on top, except the broker constant.
+ * (the service's own `custom.esbuild`) on top, except the broker and results constants.
  *
  * - ES modules, as `.mjs`: a zip holds no package.json, so Lambda would load a `.js` bundle as
  *   CommonJS. The banner gives the bundled CommonJS dependencies (ioredis, amqplib) the
  *   `require` an ES module lacks (`Dynamic require of "node:url" is not supported` otherwise).
  * - `SERVERLESS_CELERY_BROKER` is a constant: createBroker branches on it, and esbuild drops the
  *   other broker's adapter and client (ioredis about 190 KiB, amqplib about 120 KiB minified).
+ * - `SERVERLESS_CELERY_RESULTS` is `"redis"` when the app stores results, else `"none"`: then
+ *   createResultBackend's branch is dead and no result backend (nor, on RabbitMQ, ioredis) ships.
  * - The AWS SDK stays out: nodejs20.x and later ship v3, and we call only Lambda's Invoke and,
  *   with a broker secret, Secrets Manager's GetSecretValue (bundling them adds about 360 KiB to
  *   the poller and dispatcher, and to their cold start).
@@ -42,6 +44,7 @@ const ESBUILD_PLUGIN = 'serverless-esbuild';
 export function esbuildSettings(
   broker: 'redis' | 'rabbitmq',
   user: Readonly<Record<string, unknown>> = {},
+  results = false,
 ): Record<string, unknown> {
   const { define, ...rest } = user;
   return {
@@ -63,6 +66,7 @@ export function esbuildSettings(
     define: {
       ...(define as Record<string, string> | undefined),
       'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker),
+      'process.env.SERVERLESS_CELERY_RESULTS': JSON.stringify(results ? 'redis' : 'none'),
     },
   };
 }

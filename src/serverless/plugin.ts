@@ -175,6 +175,7 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
     service.custom.esbuild = esbuildSettings(
       config.broker.kind,
       service.custom.esbuild as Record<string, unknown> | undefined,
+      config.resultBackend !== undefined,
     );
     this.#prepared = { config, app, plan, serviceDir, providerVpc: service.provider.vpc, stage };
     const counts = plan.functions.reduce<Record<string, number>>((all, fn) => {

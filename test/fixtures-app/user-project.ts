@@ -132,27 +132,32 @@ const CHECK_PLUGIN_CJS = `const path = require('node:path');
 `;
 
 /**
- * Bundles three functions as serverless.yml's esbuild settings do (the deployed broker defined)
- * and reports which broker clients reach each bundle.
+ * Bundles functions as the plugin's esbuild settings do (the deployed broker and whether results
+ * are stored defined) and reports which broker clients reach each bundle.
  */
 const CHECK_BUNDLES_MJS = `import { build } from 'esbuild';
 
 const registry = "import { registry } from './app.mjs';";
 const functions = {
-  task: ['redis', "import { createTaskHandler } from 'serverless-celery/lambda';", 'createTaskHandler(registry, "pkg.add")'],
-  poller: ['redis', "import { createPollerHandler, createRuntime } from 'serverless-celery/lambda';",
+  task: ['redis', 'none', "import { createTaskHandler } from 'serverless-celery/lambda';", 'createTaskHandler(registry, "pkg.add")'],
+  poller: ['redis', 'none', "import { createPollerHandler, createRuntime } from 'serverless-celery/lambda';",
     'createPollerHandler(createRuntime({ registry }))'],
-  dispatcher: ['rabbitmq', "import { createAmazonMqDispatcher, createRuntime } from 'serverless-celery/lambda';",
+  dispatcher: ['rabbitmq', 'none', "import { createAmazonMqDispatcher, createRuntime } from 'serverless-celery/lambda';",
+    'createAmazonMqDispatcher(createRuntime({ registry }))'],
+  dispatcherWithResults: ['rabbitmq', 'redis', "import { createAmazonMqDispatcher, createRuntime } from 'serverless-celery/lambda';",
     'createAmazonMqDispatcher(createRuntime({ registry }))'],
 };
 const clients = {};
-for (const [name, [broker, imports, handler]] of Object.entries(functions)) {
+for (const [name, [broker, results, imports, handler]] of Object.entries(functions)) {
   const result = await build({
     stdin: { contents: [imports, registry, \`export const handler = \${handler};\`].join('\\n'), resolveDir: process.cwd() },
     outfile: \`\${name}.mjs\`,
     bundle: true, write: false, metafile: true, minify: true, format: 'esm', platform: 'node', target: 'node22',
     external: ['@aws-sdk/*'], logLevel: 'error',
-    define: { 'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker) },
+    define: {
+      'process.env.SERVERLESS_CELERY_BROKER': JSON.stringify(broker),
+      'process.env.SERVERLESS_CELERY_RESULTS': JSON.stringify(results),
+    },
   });
   const [output] = Object.values(result.metafile.outputs);
   const used = Object.entries(output.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([file]) => file);

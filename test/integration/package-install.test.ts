@@ -195,7 +195,7 @@ describe('the installed package', () => {
     expect(result.code).toBe(78);
   });
 
-  it('bundles a function with only the broker client it is deployed with', async () => {
+  it('bundles a function with only the broker clients it is deployed with', async () => {
     // Act
     const result = await runIn(project, 'node', ['check-bundles.mjs']);
 
@@ -205,6 +205,8 @@ describe('the installed package', () => {
       task: [],
       poller: ['ioredis'],
       dispatcher: ['amqplib'],
+      // A RabbitMQ app that stores results in Redis.
+      dispatcherWithResults: ['ioredis', 'amqplib'],
     });
   });
 

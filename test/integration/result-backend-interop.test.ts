@@ -100,11 +100,7 @@ async function python(spec: Record<string, unknown>): Promise<Record<string, unk
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
 }
 
-// RabbitMQ is left out for now: calls Python sends by queue name to our queue there were not
-// consumed within the timeout in this file's setup (not yet diagnosed); our own publishes were.
-const KINDS: readonly (typeof BROKERS)[number][] = BROKERS.filter((kind) => kind === 'redis');
-
-describe.each(KINDS)('the Redis result backend with real Celery 5.2.6, broker %s', (kind) => {
+describe.each(BROKERS)('the Redis result backend with real Celery 5.2.6, broker %s', (kind) => {
   let redis: ThrowawayRedis;
   let vhost: TestVhost | undefined;
   let url: string;
@@ -133,10 +129,10 @@ describe.each(KINDS)('the Redis result backend with real Celery 5.2.6, broker %s
     tsQueue = `sc-rb-ts-${randomUUID()}`;
     pyQueue = `sc-rb-py-${randomUUID()}`;
     registry = ourApp(tsQueue);
-    broker = createBroker(
-      { kind: 'redis', url },
-      { queues: registry.queues, logger: { warn: () => undefined } },
-    );
+    broker = createBroker(brokerUrl, {
+      queues: registry.queues,
+      logger: { warn: () => undefined },
+    });
     backend = new RedisResultBackend(url, { route: routeFor(registry) });
     pyWorker = await startCeleryWorker({
       broker: brokerUrl,

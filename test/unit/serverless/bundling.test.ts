@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 describe('esbuildSettings', () => {
-  it('bundles ES modules as .mjs with the broker as a constant, and no AWS SDK', () => {
+  it('bundles ES modules as .mjs with the broker and results as constants, and no AWS SDK', () => {
     // Act
     const settings = esbuildSettings('rabbitmq');
 
@@ -30,23 +30,35 @@ describe('esbuildSettings', () => {
       // Without it, serverless-esbuild leaves a build context alive after a bundle error and
       // `package` never exits (test/integration/serverless-package.test.ts runs one).
       skipRebuild: true,
-      define: { 'process.env.SERVERLESS_CELERY_BROKER': '"rabbitmq"' },
+      define: {
+        'process.env.SERVERLESS_CELERY_BROKER': '"rabbitmq"',
+        'process.env.SERVERLESS_CELERY_RESULTS': '"none"',
+      },
     });
     expect((settings.banner as { js: string }).js).toMatch(/createRequire\(import\.meta\.url\)/);
   });
 
-  it('lets the service’s own custom.esbuild win, but for the broker constant', () => {
+  it('lets the service’s own custom.esbuild win, but for the broker and results constants', () => {
     // Act
-    const settings = esbuildSettings('redis', {
-      minify: false,
-      define: { 'process.env.STAGE': '"dev"', 'process.env.SERVERLESS_CELERY_BROKER': '"x"' },
-    });
+    const settings = esbuildSettings(
+      'redis',
+      {
+        minify: false,
+        define: {
+          'process.env.STAGE': '"dev"',
+          'process.env.SERVERLESS_CELERY_BROKER': '"x"',
+          'process.env.SERVERLESS_CELERY_RESULTS': '"x"',
+        },
+      },
+      true,
+    );
 
     // Assess
     expect(settings.minify).toBe(false);
     expect(settings.define).toEqual({
       'process.env.STAGE': '"dev"',
       'process.env.SERVERLESS_CELERY_BROKER': '"redis"',
+      'process.env.SERVERLESS_CELERY_RESULTS': '"redis"',
     });
   });
 });
