@@ -65,9 +65,7 @@ export function createRuntime(options: RuntimeOptions): LambdaRuntime {
             ? resultBackendConfigFromEnv()
             : options.resultBackend;
         backend =
-          input === null
-            ? null
-            : createResultBackend(input, { route: routeFor(options.registry) });
+          input === null ? null : createResultBackend(input, { route: routeFor(options.registry) });
       }
       return backend;
     },
