@@ -145,10 +145,15 @@ export const celeryConfigSchema = z.strictObject({
   /**
    * `RESULT_BACKEND` of every function: a `redis://` URL (may be the broker's) where results are
    * stored in Celery's format, with `?global_keyprefix=` for Celery ≥ 5.3's key prefix.
-   * @defaultValue unset: no results are stored
+   * @defaultValue unset (or empty, as a param left at `''`): no results are stored
    */
   resultBackend: z.optional(
-    z.string().check(z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')),
+    z.pipe(
+      z
+        .string()
+        .check(z.regex(/^(rediss?:\/\/|$)/, 'must start with redis:// or rediss://, or be empty')),
+      z.transform((url) => url || undefined),
+    ),
   ),
   /**
    * Days CloudWatch keeps each generated function's logs.

@@ -16,7 +16,8 @@
  * brokers (through the adapters, in this process) and from the demo's store.
  *
  * Redis: database 1 belongs to this file (broker, store, cron locks and poller relay of both
- * packagings; no other file uses it), emptied before and after. RabbitMQ: the vhost is removed
+ * packagings, and the result backend of the Redis one, whose stored results real Celery reads;
+ * no other file uses it), emptied before and after. RabbitMQ: the vhost is removed
  * afterwards.
  */
 import { execFile } from 'node:child_process';
@@ -38,6 +39,7 @@ import { registry } from '../../src/demo/registry.js';
 import { cleanup, EVENTS_QUEUE, saveEvent } from '../../src/demo/tasks.js';
 import { taskFunctionKey } from '../../src/lambda/function-names.js';
 import type { TaskInvocation } from '../../src/lambda/task-handler.js';
+import { PYTHON } from '../helpers/celery.js';
 import { expectDecoded } from '../helpers/decode.js';
 import { type LambdaEndpoint, startLambdaEndpoint } from '../helpers/lambda-endpoint.js';
 import { httpApiEvent, minuteTick, scheduledEvent } from '../helpers/lambda-events.js';
@@ -70,6 +72,8 @@ const POLLER_STOP_TAKING_AT_MS = 60_000;
 const POLLER_DRAIN_MS = 3_000;
 
 type Kind = 'redis' | 'rabbitmq';
+/** The packaging that stores results (`resultBackend` param: database {@link DB}). */
+const RESULTS_KIND: Kind = 'redis';
 
 /** How a packaging reaches its broker. */
 interface BrokerAccess {
@@ -105,6 +109,8 @@ let rabbitmqUser: { name: string; password: string } | undefined;
 async function deploy(kind: Kind, access: BrokerAccess): Promise<Deployment> {
   const dir = path.join(workDir as string, kind);
   const params: Record<string, string> = { brokerUrl: access.param, storeUrl: STORE_URL };
+  // Results on one packaging only: the other is the build without them.
+  if (kind === RESULTS_KIND) params.resultBackend = STORE_URL;
   if (access.secretArn) params.brokerSecretArn = access.secretArn;
   // No rabbitmqArn: the template then maps no event source; the test plays it.
   if (kind === 'rabbitmq') params.broker = 'rabbitmq';
@@ -159,6 +165,20 @@ async function invoke(
     );
   }
   return result.payload;
+}
+
+/** Celery's view (Debian's 5.2.6) of results in database {@link DB}: state, and value or exception type. */
+async function pythonResults(ids: readonly string[]): Promise<unknown[]> {
+  const script = [
+    'import json, sys',
+    'from celery import Celery',
+    "app = Celery('node22-results', backend=sys.argv[1])",
+    'def view(r):',
+    "    return {'state': r.state, 'result': type(r.result).__name__ if isinstance(r.result, Exception) else r.result}",
+    'print(json.dumps([view(app.AsyncResult(i)) for i in sys.argv[2:]]))',
+  ].join('\n');
+  const { stdout } = await run(PYTHON, ['-c', script, STORE_URL, ...ids], { timeout: 30_000 });
+  return JSON.parse(stdout) as unknown[];
 }
 
 /** An HTTP API response's status and JSON body. */
@@ -452,6 +472,20 @@ describe.each<{ kind: Kind; drainer: 'poller' | 'dispatcher' }>([
       { task: saveEvent.name, id: buggy.taskId, errorType: 'TypeError' },
     ]);
     expect(functions.get(drainer)?.logs() ?? '').not.toMatch(/\bwarn|Error\b/i);
+    // Results: stored by the packaging with a result backend, read by real Celery's get();
+    // nothing stored by the one without.
+    const stored = await pythonResults([saved.taskId, buggy.taskId]);
+    expect(stored).toEqual(
+      kind === RESULTS_KIND
+        ? [
+            { state: 'SUCCESS', result: { saved: saved.id, attempt: 1 } },
+            { state: 'FAILURE', result: 'TypeError' },
+          ]
+        : [
+            { state: 'PENDING', result: null },
+            { state: 'PENDING', result: null },
+          ],
+    );
   });
 });
 

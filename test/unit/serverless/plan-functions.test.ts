@@ -96,6 +96,24 @@ describe('planFunctions: registry → functions', () => {
     });
   });
 
+  it('reads an empty resultBackend (a param left at its default) as unset', () => {
+    // Act
+    const planned = plan({ resultBackend: '' });
+
+    // Assess
+    expect(planned.environment).toEqual({ FUNCTION_PREFIX: 'reports-dev-' });
+  });
+
+  it('refuses a resultBackend that is not a Redis URL, naming the field', () => {
+    // Act
+    const planning = () => plan({ resultBackend: 'http://results:6379' });
+
+    // Assess
+    expect(planning).toThrow(
+      /resultBackend: must start with redis:\/\/ or rediss:\/\/, or be empty/,
+    );
+  });
+
   it('times a task function out 15 s after its timeLimit, and leaves the others to the provider', () => {
     // Act
     const planned = plan();
