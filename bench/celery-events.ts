@@ -1,0 +1,146 @@
+/**
+ * Cost of publishing Celery events: N `task-succeeded` events on each broker, one send per event
+ * (one round trip each) against sends of 100 (pipelined / one confirm per batch), and against
+ * Celery's `task.multi` lists. One receiver listens, as Flower would: a pattern subscription on
+ * Redis, a bound queue on RabbitMQ (an event nobody listens to costs Redis and RabbitMQ less).
+ *
+ *   node --import tsx bench/celery-events.ts [N]     (default 10000; RUNS=3 medians)
+ *
+ * Isolation: a throw-away `redis-server` on a free port and a throw-away vhost, both removed.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { RabbitMqEventDispatcher } from '../src/brokers/rabbitmq/rabbitmq-events.js';
+import { RedisEventDispatcher } from '../src/brokers/redis/redis-events.js';
+import { parseBrokerConfig } from '../src/config/broker-config.js';
+import { type EventDraft, taskSucceeded } from '../src/core/celery-events.js';
+import type { EventDispatcher } from '../src/core/event-dispatcher.js';
+
+const run = promisify(execFile);
+const N = Number(process.argv[2] ?? 10_000);
+const RUNS = Number(process.env.RUNS ?? 3);
+const BATCH = 100;
+
+interface Case {
+  readonly label: string;
+  readonly send: (events: EventDispatcher, drafts: readonly EventDraft[]) => Promise<void>;
+}
+
+const CASES: Case[] = [
+  {
+    label: 'one send per event',
+    send: async (events, drafts) => {
+      for (const draft of drafts) await events.send([draft]);
+    },
+  },
+  {
+    label: `sends of ${BATCH} (pipelined / one confirm)`,
+    send: async (events, drafts) => {
+      for (let at = 0; at < drafts.length; at += BATCH) {
+        await events.send(drafts.slice(at, at + BATCH));
+      }
+    },
+  },
+  {
+    label: `sends of ${BATCH} as task.multi`,
+    send: async (events, drafts) => {
+      for (let at = 0; at < drafts.length; at += BATCH) {
+        await events.send(drafts.slice(at, at + BATCH), { multi: true });
+      }
+    },
+  },
+];
+
+function drafts(): EventDraft[] {
+  return Array.from({ length: N }, () => taskSucceeded(randomUUID(), { ok: true }, 0.01));
+}
+
+async function time(events: EventDispatcher, testCase: Case): Promise<number> {
+  const rates: number[] = [];
+  for (let attempt = 0; attempt < RUNS; attempt += 1) {
+    const batch = drafts();
+    const started = performance.now();
+    await testCase.send(events, batch);
+    rates.push(N / ((performance.now() - started) / 1000));
+  }
+  return rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)] ?? 0;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+async function benchRedis(rows: string[]): Promise<void> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', `${port}`, '--save', '', '--appendonly', 'no']);
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Ready to accept')) resolve();
+    });
+  });
+  const url = `redis://127.0.0.1:${port}/0`;
+  const listener = new Redis(url);
+  let heard = 0;
+  listener.on('pmessage', () => {
+    heard += 1;
+  });
+  await listener.psubscribe('/0.celeryev/*');
+  const config = parseBrokerConfig({ kind: 'redis', url });
+  if (config.kind !== 'redis') throw new Error('unreachable');
+  const events = new RedisEventDispatcher({ config, hostname: 'bench@redis' });
+  try {
+    for (const testCase of CASES) {
+      rows.push(`| Redis | ${testCase.label} | ${Math.round(await time(events, testCase))} |`);
+    }
+  } finally {
+    await events.close();
+    await listener.quit();
+    child.kill('SIGTERM');
+  }
+  console.error(`redis: the listener heard ${heard} messages`);
+}
+
+async function benchRabbit(rows: string[]): Promise<void> {
+  const vhost = `sc-bench-events-${randomUUID()}`;
+  await run('rabbitmqctl', ['add_vhost', vhost, '-q']);
+  await run('rabbitmqctl', ['set_permissions', '-q', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  const url = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`;
+  try {
+    const connection = await amqp.connect(url);
+    const channel = await connection.createChannel();
+    await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
+    // Like a Celery receiver: an auto-deleted queue whose events live 5 s (event_queue_ttl).
+    const { queue } = await channel.assertQueue('', { exclusive: true, messageTtl: 5000 });
+    await channel.bindQueue(queue, 'celeryev', '#');
+    await channel.consume(queue, () => undefined, { noAck: true });
+    for (const confirm of [true, false]) {
+      const config = parseBrokerConfig({ kind: 'rabbitmq', url });
+      if (config.kind !== 'rabbitmq') throw new Error('unreachable');
+      const events = new RabbitMqEventDispatcher({ config, confirm, hostname: 'bench@amqp' });
+      for (const testCase of CASES) {
+        const rate = Math.round(await time(events, testCase));
+        rows.push(
+          `| RabbitMQ (${confirm ? 'confirms' : 'no confirms'}) | ${testCase.label} | ${rate} |`,
+        );
+      }
+      await events.close();
+    }
+    await connection.close();
+  } finally {
+    await run('rabbitmqctl', ['delete_vhost', '-q', vhost]);
+  }
+}
+
+const rows = [`| broker | how | events/s (N=${N}, median of ${RUNS}) |`, '| --- | --- | ---: |'];
+await benchRedis(rows);
+await benchRabbit(rows);
+console.log(rows.join('\n'));

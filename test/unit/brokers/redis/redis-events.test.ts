@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type EventRedisClient,
+  RedisEventDispatcher,
+  type RedisEventDispatcherOptions,
+} from '../../../../src/brokers/redis/redis-events.js';
+import { parseBrokerConfig } from '../../../../src/config/broker-config.js';
+import { taskStarted, workerEvent } from '../../../../src/core/celery-events.js';
+
+/** A client that records what is published, one call or one pipeline at a time. */
+function recordingClient(failWith?: Error) {
+  const calls: { channel: string; message: string; pipelined: boolean }[][] = [];
+  const client: EventRedisClient = {
+    async publish(channel, message) {
+      if (failWith) throw failWith;
+      calls.push([{ channel, message, pipelined: false }]);
+      return 1;
+    },
+    pipeline() {
+      const batch: { channel: string; message: string; pipelined: boolean }[] = [];
+      return {
+        publish(channel: string, message: string) {
+          batch.push({ channel, message, pipelined: true });
+        },
+        async exec() {
+          calls.push(batch);
+          return batch.map((): [Error | null, unknown] => [failWith ?? null, 1]);
+        },
+      };
+    },
+    quit: async () => 'OK',
+    disconnect: () => undefined,
+  };
+  return { client, calls };
+}
+
+function dispatcherWith(
+  config: Record<string, unknown>,
+  options: Partial<RedisEventDispatcherOptions> = {},
+  failWith?: Error,
+) {
+  const parsed = parseBrokerConfig({ kind: 'redis', ...config });
+  if (parsed.kind !== 'redis') throw new Error('not a Redis config');
+  const recording = recordingClient(failWith);
+  const dispatcher = new RedisEventDispatcher({
+    config: parsed,
+    client: recording.client,
+    hostname: 'fn@env',
+    pid: 7,
+    now: () => 2000,
+    ...options,
+  });
+  return { dispatcher, calls: recording.calls };
+}
+
+describe('RedisEventDispatcher channels (kombu _get_publish_topic)', () => {
+  it.each([
+    ['database 0 by default', { url: 'redis://h:6379' }, {}, '/0.celeryev/task.started'],
+    ['the URL database', { url: 'redis://h:6379/5' }, {}, '/5.celeryev/task.started'],
+    [
+      'global_keyprefix first',
+      { url: 'redis://h/2', keyPrefix: 'app:' },
+      {},
+      'app:/2.celeryev/task.started',
+    ],
+    ['fanout_prefix off', { url: 'redis://h/2' }, { fanoutPrefix: false }, 'celeryev/task.started'],
+    [
+      'a custom fanout_prefix',
+      { url: 'redis://h/2' },
+      { fanoutPrefix: '/x{db}.' },
+      '/x2.celeryev/task.started',
+    ],
+    ['fanout_patterns off', { url: 'redis://h/2' }, { fanoutPatterns: false }, '/2.celeryev'],
+  ])('publishes with %s on %s', async (_case, config, options, channel) => {
+    const { dispatcher, calls } = dispatcherWith(config, options);
+
+    await dispatcher.send([taskStarted('t1')]);
+
+    expect(calls).toEqual([[expect.objectContaining({ channel, pipelined: false })]]);
+  });
+});
+
+describe('RedisEventDispatcher envelopes', () => {
+  it("frames an event as kombu's envelope with a base64 JSON body", async () => {
+    const { dispatcher, calls } = dispatcherWith({ url: 'redis://h/0' });
+
+    await dispatcher.send([taskStarted('t1')]);
+
+    const envelope = JSON.parse(calls[0]?.[0]?.message ?? '');
+    expect(envelope).toEqual({
+      body: expect.any(String),
+      'content-encoding': 'utf-8',
+      'content-type': 'application/json',
+      headers: { hostname: 'fn@env' },
+      properties: {
+        delivery_mode: 1,
+        delivery_info: { exchange: 'celeryev', routing_key: 'task.started' },
+        priority: 0,
+        body_encoding: 'base64',
+        delivery_tag: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      },
+    });
+    expect(JSON.parse(Buffer.from(envelope.body, 'base64').toString('utf8'))).toMatchObject({
+      hostname: 'fn@env',
+      pid: 7,
+      uuid: 't1',
+      timestamp: 2,
+      type: 'task-started',
+    });
+  });
+
+  it('pipelines several messages into one round trip', async () => {
+    const { dispatcher, calls } = dispatcherWith({ url: 'redis://h/0' });
+
+    await dispatcher.send([
+      taskStarted('t1'),
+      workerEvent('heartbeat', { active: 0, processed: 0 }),
+    ]);
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.map((call) => [call.channel, call.pipelined])).toEqual([
+      ['/0.celeryev/task.started', true],
+      ['/0.celeryev/worker.heartbeat', true],
+    ]);
+  });
+
+  it('publishes nothing for no drafts', async () => {
+    const { dispatcher, calls } = dispatcherWith({ url: 'redis://h/0' });
+
+    await dispatcher.send([]);
+
+    expect(calls).toEqual([]);
+  });
+
+  it('reports a failed publish as a BrokerError naming the endpoint, not the password', async () => {
+    const { dispatcher } = dispatcherWith(
+      { url: 'redis://:secret@h:6379/0' },
+      {},
+      new Error('READONLY'),
+    );
+
+    const failure = dispatcher.send([taskStarted('t1'), taskStarted('t2')]);
+
+    await expect(failure).rejects.toMatchObject({
+      name: 'BrokerError',
+      message: expect.stringMatching(/^Redis at h:6379\/0: publish 2 event\(s\) failed: READONLY/),
+    });
+    await expect(failure).rejects.not.toThrow(/secret/);
+  });
+
+  it('refuses to send once closed', async () => {
+    const { dispatcher } = dispatcherWith({ url: 'redis://h/0' });
+    await dispatcher.close();
+
+    await expect(dispatcher.send([taskStarted('t1')])).rejects.toThrow(/closed/);
+  });
+});
