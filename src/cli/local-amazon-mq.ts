@@ -11,8 +11,9 @@
  *
  * The dispatcher is the deployed one (`createAmazonMqDispatcher`), run in this process as the
  * Redis path runs the poller's loop ({@link localDispatcher}): it invokes each task's function
- * through serverless-offline's Lambda endpoint, and reports every settled message on its own,
- * which a dispatcher function answering counts per kind could not.
+ * through serverless-offline's Lambda endpoint, stores results in the functions' result
+ * backend when they have one, and reports every settled message on its own, which a dispatcher
+ * function answering counts per kind could not.
  */
 import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
@@ -27,6 +28,7 @@ import {
   declareWorkQueue,
   type TopologyChannel,
 } from '../brokers/rabbitmq/topology.js';
+import type { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
 import { parseBrokerConfig } from '../config/broker-config.js';
 import { brokerSecretArnOf, connectWithSecret } from '../config/broker-secret.js';
 import type { Registry } from '../core/registry.js';
@@ -103,6 +105,11 @@ export interface LocalDispatcherOptions {
   readonly timeoutMs?: number;
   /** Most messages per invoke. @defaultValue 10 */
   readonly invokeBatchSize?: number;
+  /**
+   * Where results are stored: the task functions' `RESULT_BACKEND`. The caller closes it.
+   * @defaultValue none, nothing is stored
+   */
+  readonly resultBackend?: RedisResultBackend | null;
 }
 
 /**
@@ -117,8 +124,9 @@ export function localDispatcher(
   options: LocalDispatcherOptions,
 ): (event: RmqEvent) => Promise<DispatcherResult> {
   const { registry, broker } = options;
+  const resultBackend = options.resultBackend ?? null;
   const handler = createAmazonMqDispatcher(
-    { registry, broker: () => broker },
+    { registry, broker: () => broker, resultBackend: () => resultBackend },
     {
       executor: lambdaExecutor({
         functionName: (task) => deployedFunctionName(registry, task, options.functionPrefix),

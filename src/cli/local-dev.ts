@@ -1,14 +1,20 @@
 /**
  * The running part of `serverless-celery dev` (commands/dev.ts): checks the service, the broker
- * and the ports, starts serverless-offline, then the Redis poller or the Amazon MQ feeder, and
+ * and the ports, starts serverless-offline, then the Redis poller or the Amazon MQ feeder (which
+ * store results where the functions' `RESULT_BACKEND` says, as the plugin reports it), and
  * stops them in order. Loaded only by `dev`: it brings the AWS SDK and serverless-offline's
  * process handling, which the other commands do without.
  */
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Broker } from '../brokers/broker.js';
+import type { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
+import { describeEndpoint } from '../config/broker-config.js';
 import type { Registry } from '../core/registry.js';
 import type { LambdaInvoker } from '../lambda/lambda-executor.js';
+import { DEV_ENV, type DevSettings, readDevReport } from '../serverless/dev-settings.js';
 import type { WorkerEvent } from '../worker/dispatch.js';
 import { type BrokerChoice, withBroker } from './broker-choice.js';
 import type { CliContext } from './context.js';
@@ -43,8 +49,8 @@ export interface DevSetup {
   readonly lambdaPort?: number;
   /** `--param` values for serverless-offline. */
   readonly params: Record<string, string>;
-  /** Environment for the framework's process. */
-  readonly env: Record<string, string>;
+  /** What the plugin is told ({@link DEV_ENV}); the session adds its `reportFile`. */
+  readonly settings: DevSettings;
   /** `performance.now()` when `dev` started, for the banner's boot time. */
   readonly started: number;
 }
@@ -64,7 +70,14 @@ export async function runDevSession(context: CliContext, setup: DevSetup): Promi
     await broker.stats(queues[0] as string);
     const ports = await choosePorts(context, setup);
     const parts = { app: setup.registry, broker, choice, service, queues };
-    return new DevSession(context, parts).run({ ...setup, ...ports });
+    // The plugin's report may hold the result backend's password: a folder only we can read.
+    const reportDir = await mkdtemp(path.join(tmpdir(), 'serverless-celery-dev-'));
+    try {
+      const reportFile = path.join(reportDir, 'report.json');
+      return await new DevSession(context, parts).run({ ...setup, ...ports, reportFile });
+    } finally {
+      await rm(reportDir, { recursive: true, force: true });
+    }
   });
 }
 
@@ -160,7 +173,12 @@ class DevSession {
   }
 
   async run(
-    setup: Pick<DevSetup, 'params' | 'env' | 'started'> & { httpPort: number; lambdaPort: number },
+    setup: Pick<DevSetup, 'params' | 'settings' | 'started'> & {
+      httpPort: number;
+      lambdaPort: number;
+      /** Where the plugin reports what the functions got. */
+      reportFile: string;
+    },
   ): Promise<number> {
     const { service, choice } = this.#parts;
     const say = (line: string) => this.#context.stderr(`${line}\n`);
@@ -185,7 +203,7 @@ class DevSession {
           httpPort: setup.httpPort,
           lambdaPort: setup.lambdaPort,
           params: setup.params,
-          env: setup.env,
+          env: { [DEV_ENV]: JSON.stringify({ ...setup.settings, reportFile: setup.reportFile }) },
           // serverless-offline spaces its output with blank lines; between live lines they only scroll.
           onLine: (line) => {
             routes.add(line);
@@ -208,28 +226,41 @@ class DevSession {
         await offline.stop();
         return EXIT_CODES.ok;
       }
-      return await this.#serve(offline, {
-        bootMs: performance.now() - setup.started,
-        routes: routes.routes(),
-        lambdaEndpoint: `http://${DEV_HOST}:${setup.lambdaPort}`,
-      });
+      return await this.#serve(
+        offline,
+        {
+          bootMs: performance.now() - setup.started,
+          routes: routes.routes(),
+          lambdaEndpoint: `http://${DEV_HOST}:${setup.lambdaPort}`,
+        },
+        setup.reportFile,
+      );
     } finally {
       dispose();
     }
   }
 
   /** Runs the poller or the feeder until stopped or serverless-offline dies. */
-  async #serve(offline: LocalOffline, banner: Omit<BannerFacts, 'via'>): Promise<number> {
+  async #serve(
+    offline: LocalOffline,
+    banner: Omit<BannerFacts, 'via'>,
+    reportFile: string,
+  ): Promise<number> {
     const { choice, queues, service } = this.#parts;
     const say = (line: string) => this.#context.stderr(`${line}\n`);
+    let results: RedisResultBackend | null = null;
     try {
+      results = await this.#openResults(reportFile);
       const client = await this.#context.offline.lambdaClient(banner.lambdaEndpoint);
-      const transport = this.#startTransport(client);
+      const transport = this.#startTransport(client, results);
       const on = `${queues.join(', ')} on ${describeBroker(choice.identity)}`;
+      const stores = results
+        ? `, and stores their results in Redis ${describeEndpoint(results.config.url)}`
+        : '';
       const via =
         choice.identity.kind === 'redis'
-          ? `the local poller drains ${on} and invokes ${service.prefix}task-* through ${banner.lambdaEndpoint}`
-          : `the local Amazon MQ event source feeds ${on} to the dispatcher, which invokes ${service.prefix}task-* through ${banner.lambdaEndpoint}`;
+          ? `the local poller drains ${on} and invokes ${service.prefix}task-* through ${banner.lambdaEndpoint}${stores}`
+          : `the local Amazon MQ event source feeds ${on} to the dispatcher, which invokes ${service.prefix}task-* through ${banner.lambdaEndpoint}${stores}`;
       for (const line of bannerLines({ ...banner, via })) say(line);
       const ended = await Promise.race([
         transport.then(() => 'stopped' as const),
@@ -247,12 +278,35 @@ class DevSession {
       // Whatever happened above, serverless-offline runs in a process group of its own and would
       // outlive us: stop it last, once the poller has settled what it held through it.
       await offline.stop();
+      await results?.close();
       say('Stopped.');
     }
   }
 
+  /**
+   * The result backend of the functions, as the plugin reported it once the framework had
+   * resolved `serverless.yml`, or null when they have none (they then return no results).
+   */
+  async #openResults(reportFile: string): Promise<RedisResultBackend | null> {
+    const report = await readDevReport(reportFile);
+    if (!report) {
+      // An older plugin, or none: the functions may store nothing either.
+      const { config } = this.#parts.service;
+      this.#context.stderr(
+        `Results: the serverless-celery plugin reported no result backend (is it among the plugins of ${config}, and of this version?): none are stored.\n`,
+      );
+      return null;
+    }
+    if (!report.resultBackend) return null;
+    const [{ RedisResultBackend }, { routeFor }] = await Promise.all([
+      import('../brokers/redis/redis-result-backend.js'),
+      import('../core/canvas.js'),
+    ]);
+    return new RedisResultBackend(report.resultBackend, { route: routeFor(this.#parts.app) });
+  }
+
   /** The Redis poller or the Amazon MQ feeder, whichever the broker needs. */
-  #startTransport(client: LambdaInvoker): Promise<void> {
+  #startTransport(client: LambdaInvoker, resultBackend: RedisResultBackend | null): Promise<void> {
     const { app: registry, broker, choice, queues, service } = this.#parts;
     const context = this.#context;
     const onOutcome = (event: WorkerEvent) =>
@@ -268,6 +322,7 @@ class DevSession {
         queues,
         onOutcome,
         warn,
+        resultBackend,
       });
     }
     return runAmazonMqFeeder({
@@ -280,6 +335,7 @@ class DevSession {
         client,
         functionPrefix: service.prefix,
         onOutcome,
+        resultBackend,
       }),
       signal: this.#stop.signal,
       warn,

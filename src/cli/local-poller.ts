@@ -2,13 +2,14 @@
  * The long-lived poller of `serverless-celery dev` (and `npm start`) on Redis: the scheduled
  * `poller` function's loop (`runWorker` with the Lambda executor), run in `dev`'s process and
  * aimed at serverless-offline's Lambda endpoint, so every task runs in its own function exactly
- * as in AWS.
+ * as in AWS. With the functions' result backend it stores what they return, as the poller does.
  */
 import type { Broker } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
 import { deployedFunctionName } from '../lambda/function-names.js';
 import { type LambdaInvoker, lambdaExecutor } from '../lambda/lambda-executor.js';
 import type { WorkerEvent } from '../worker/dispatch.js';
+import type { FlowBackend } from '../worker/flow.js';
 import { runWorker } from '../worker/local-worker.js';
 
 /** Options of {@link runLocalPoller}. */
@@ -34,6 +35,11 @@ export interface LocalPollerOptions {
   readonly maxInFlight?: number;
   /** Most messages per invoke, as the `poller` function. @defaultValue 10 */
   readonly invokeBatchSize?: number;
+  /**
+   * Where results are stored: the task functions' `RESULT_BACKEND`. The caller closes it.
+   * @defaultValue none, nothing is stored
+   */
+  readonly resultBackend?: FlowBackend | null;
 }
 
 /**
@@ -44,6 +50,7 @@ export interface LocalPollerOptions {
 export function runLocalPoller(options: LocalPollerOptions): Promise<void> {
   const { registry } = options;
   return runWorker(options.broker, registry, {
+    resultBackend: options.resultBackend ?? null,
     queues: options.queues ?? registry.queues.map((queue) => queue.name),
     concurrency: options.maxInFlight ?? 10,
     signal: options.signal,

@@ -3,7 +3,8 @@
  * serverless-offline's usual ports (HTTP :3000, Lambda Invoke API :3002), with what only the demo
  * has: its event store. `STORE_URL` (default: the broker when it is Redis, else the local Redis)
  * reaches its functions as the `storeUrl` param, and is checked before anything starts.
- * `BROKER_URL` picks the broker, as for every command.
+ * `BROKER_URL` picks the broker, as for every command; `RESULT_BACKEND` (a `redis://` URL) stores
+ * results there, read by `serverless-celery result <id>` (`dev` takes it, see commands/dev.ts).
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -21,6 +21,16 @@ export const resultBackendConfigSchema = z.strictObject({
   keyPrefix: z._default(z.string(), ''),
   /** Celery's `result_expires`, in seconds. */
   expiresSeconds: z._default(z.number().check(z.positive()), DEFAULT_RESULT_EXPIRES_SECONDS),
+  /**
+   * Celery's `result_extended`: every stored meta also carries the request's `name`, `args`,
+   * `kwargs`, `worker`, `retries` and `queue`, which Python reads as `AsyncResult.name` etc.
+   */
+  extended: z._default(z.boolean(), false),
+  /**
+   * Celery's `task_track_started`: tasks that set no `trackStarted` store a STARTED state when
+   * their run begins.
+   */
+  trackStarted: z._default(z.boolean(), false),
 });
 
 /** Parsed result backend options. */
@@ -30,8 +40,9 @@ export type ResultBackendConfig = z.infer<typeof resultBackendConfigSchema>;
 export type ResultBackendInput = string | z.input<typeof resultBackendConfigSchema>;
 
 /**
- * Parses the option. A URL may carry `?global_keyprefix=P` and `?result_expires=S`; they are
- * taken off the URL given to the client.
+ * Parses the option. A URL may carry Celery's setting names as `?global_keyprefix=P`,
+ * `?result_expires=S`, `?result_extended=true` and `?task_track_started=true` (the only way to
+ * set them through `RESULT_BACKEND`); they are taken off the URL given to the client.
  *
  * @throws InvalidConfigError listing every problem
  */
@@ -42,18 +53,35 @@ export function parseResultBackendConfig(input: ResultBackendInput): ResultBacke
   return parsed.data;
 }
 
-function fromUrl(text: string): z.input<typeof resultBackendConfigSchema> {
+/** Celery's setting names a URL may carry, and the options they set. */
+const URL_SETTINGS = {
+  global_keyprefix: 'keyPrefix',
+  result_expires: 'expiresSeconds',
+  result_extended: 'extended',
+  task_track_started: 'trackStarted',
+} as const;
+
+function fromUrl(text: string): Record<string, unknown> {
   if (!URL.canParse(text)) return { url: text };
   const url = new URL(text);
-  const keyPrefix = url.searchParams.get('global_keyprefix');
-  const expires = url.searchParams.get('result_expires');
-  url.searchParams.delete('global_keyprefix');
-  url.searchParams.delete('result_expires');
-  return {
-    url: url.toString(),
-    ...(keyPrefix !== null ? { keyPrefix } : {}),
-    ...(expires !== null ? { expiresSeconds: Number(expires) } : {}),
-  };
+  const options: Record<string, unknown> = {};
+  for (const [setting, option] of Object.entries(URL_SETTINGS)) {
+    const value = url.searchParams.get(setting);
+    url.searchParams.delete(setting);
+    if (value !== null) options[option] = fromQuery(option, value);
+  }
+  return { ...options, url: url.toString() };
+}
+
+/** A query value as its option's type; one that is not stays text, for the schema to refuse. */
+function fromQuery(option: string, value: string): unknown {
+  if (option === 'expiresSeconds') return Number(value);
+  if (option === 'extended' || option === 'trackStarted') {
+    const flag = value.toLowerCase();
+    if (flag === 'true' || flag === '1') return true;
+    if (flag === 'false' || flag === '0') return false;
+  }
+  return value;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { ChordSize } from './canvas.js';
 import { CeleryError } from './errors.js';
-import { isPlainObject, type JsonValue } from './json.js';
+import { isPlainObject, type JsonObject, type JsonValue } from './json.js';
 import type { TaskMessage } from './message.js';
 import type { TaskOutcome } from './task-outcome.js';
 
@@ -43,6 +43,32 @@ export interface ResultMeta {
   readonly task_id: string;
   readonly group_id?: string;
   readonly parent_id?: string;
+  /**
+   * The request's fields (Celery's `result_extended`), set on the metas of a run: a backend
+   * writes them only when its `extended` option is on.
+   */
+  readonly extended?: ExtendedMeta;
+}
+
+/**
+ * Celery's extended result fields (`_get_result_meta` with `result_extended=True`), in its order.
+ * Celery ≥ 5.3 adds `stamped_headers` and each stamp after them, for a stamped message only.
+ */
+export interface ExtendedMeta {
+  /** The task's name (`request.task`). */
+  readonly name: string;
+  readonly args: readonly JsonValue[];
+  readonly kwargs: JsonObject;
+  /** The worker's node name (`request.hostname`); `null` for a chain step failed with another. */
+  readonly worker: string | null;
+  readonly retries: number;
+  /**
+   * The delivery's routing key (`delivery_info['routing_key']`): its queue, routed by default;
+   * `null` for a chain step failed with another (it was never delivered).
+   */
+  readonly queue: string | null;
+  /** A stamped message's `stamped_headers` and stamps (Celery ≥ 5.3), in their order. */
+  readonly stamps?: { readonly headers: JsonValue; readonly values: JsonObject };
 }
 
 /** An exception as Celery stores it. */
@@ -151,8 +177,11 @@ function messageText(exception: EncodedException): string {
     .join(', ');
 }
 
-/** The meta with Celery's field order, as JSON text. */
-export function resultMetaJson(meta: ResultMeta): string {
+/**
+ * The meta with Celery's field order, as JSON text; with `extended`, its {@link ExtendedMeta}
+ * too (when it has one), between the ids and `task_id` as Celery writes them.
+ */
+export function resultMetaJson(meta: ResultMeta, options: { extended?: boolean } = {}): string {
   const { status, result, traceback, children, date_done, task_id, group_id, parent_id } = meta;
   return JSON.stringify({
     status,
@@ -162,8 +191,17 @@ export function resultMetaJson(meta: ResultMeta): string {
     date_done,
     ...(group_id !== undefined ? { group_id } : {}),
     ...(parent_id !== undefined ? { parent_id } : {}),
+    ...(options.extended && meta.extended ? extendedJson(meta.extended) : {}),
     task_id,
   });
+}
+
+function extendedJson(extended: ExtendedMeta): JsonObject {
+  const { name, args, kwargs, worker, retries, queue, stamps } = extended;
+  const fields: JsonObject = { name, args: [...args], kwargs, worker, retries, queue };
+  if (!stamps) return fields;
+  // Celery's `meta.update(request.stamps)`: a stamp keeps the place of a field it names.
+  return { ...fields, stamped_headers: stamps.headers, ...stamps.values };
 }
 
 /** Parses a stored meta (either side's); `null` when it is not one. */

@@ -100,7 +100,8 @@ export const taskOptionsSchema = z
     idempotent: z._default(z.boolean(), false),
     onceTtl: z._default(positiveInt(), 86_400),
     ignoreResult: z._default(z.boolean(), false),
-    trackStarted: z._default(z.boolean(), false),
+    // No default here: unset means the result backend's `trackStarted` (Celery's app default).
+    trackStarted: z.optional(z.boolean()),
   })
   .check(
     z.superRefine((options, context) => {
@@ -187,6 +188,10 @@ export interface TaskOptionsInput<K extends KwargsSchema, A extends ArgsSchema> 
    * @defaultValue false
    */
   readonly ignoreResult?: boolean;
-  /** Record a `STARTED` state when a run begins (Celery's `track_started`). @defaultValue false */
+  /**
+   * Store a `STARTED` state in the result backend when a run begins (Celery's `track_started`),
+   * before it runs; not for a task whose result is not stored.
+   * @defaultValue the result backend's `trackStarted` (Celery's `task_track_started`), false
+   */
   readonly trackStarted?: boolean;
 }

@@ -46,7 +46,9 @@ export { createPollerHandler, type PollerOptions, type PollerResult } from './po
 export {
   createHttpProducerHandler,
   createInvokeProducerHandler,
+  type HttpProducerOptions,
   type InvokeProducerEvent,
+  type ResultView,
 } from './producer-handlers.js';
 export {
   brokerConfigFromEnv,

@@ -88,7 +88,7 @@ const pollerSchema = z.strictObject({
   scheduleEnabled: z._default(flag, true),
 });
 
-/** `producers.http`: `POST /tasks/{name}`. */
+/** `producers.http`: `POST /tasks/{name}`, and `GET /results/{id}` with `results`. */
 const httpProducerSchema = z.strictObject({
   ...functionOverrides,
   enabled: z._default(flag, true),
@@ -98,6 +98,11 @@ const httpProducerSchema = z.strictObject({
   ),
   /** `iam`: callers sign requests (SigV4). `none`: anyone who can reach the API publishes. */
   auth: z._default(z.enum(['iam', 'none']), 'iam'),
+  /**
+   * Adds `GET /results/{id}` (same auth): a task's state, and its result once final, read from
+   * `resultBackend`, which it requires. With `auth: none` anyone holding an id reads its result.
+   */
+  results: z._default(flag, false),
 });
 
 /** `producers.invoke`: direct invoke `{ task, args, kwargs }`. */
@@ -210,6 +215,7 @@ export function parseCeleryConfig(value: unknown): CeleryConfig {
   const issues = [
     ...brokerIssues(parsed.data.broker, `${CONFIG_PATH}.broker`),
     ...vpcIssues(parsed.data.vpc),
+    ...resultRouteIssues(parsed.data),
   ];
   if (issues.length > 0) throw new InvalidConfigError('serverless.yml', issues);
   return parsed.data;
@@ -227,6 +233,26 @@ function vpcIssues(vpc: VpcSettings | undefined) {
       path: `${CONFIG_PATH}.vpc.${missing}`,
       message: `required with ${given}: Lambda needs subnets and security groups`,
     },
+  ];
+}
+
+/** The result route reads the result backend, on the HTTP producer: it needs both. */
+function resultRouteIssues(config: CeleryConfig) {
+  const { enabled, results } = config.producers.http;
+  if (!results) return [];
+  const path = `${CONFIG_PATH}.producers.http.results`;
+  return [
+    ...(config.resultBackend === undefined
+      ? [
+          {
+            path,
+            message: `needs ${CONFIG_PATH}.resultBackend: GET /results/{id} reads results from it, and none are stored without it`,
+          },
+        ]
+      : []),
+    ...(enabled
+      ? []
+      : [{ path, message: 'needs producers.http.enabled: the route is on the HTTP producer' }]),
   ];
 }
 

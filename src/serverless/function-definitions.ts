@@ -44,6 +44,8 @@ export interface PlannedFunction {
   readonly kind: FunctionKind;
   /** The task it runs (task) or publishes (cron). */
   readonly task?: string;
+  /** Options its handler factory is called with (`{ results: true }`), as JSON. */
+  readonly handlerOptions?: Readonly<Record<string, boolean>>;
   /** Its definition for `serverless.service.functions`, but for `handler` (the plugin's). */
   readonly definition: FunctionDefinition;
 }
@@ -209,29 +211,31 @@ export function dispatcherFunction(
   };
 }
 
-/** The producers that are enabled: `POST /tasks/{name}` and direct invoke. */
+/** The path of the result route, `GET` on the HTTP producer when `producers.http.results`. */
+export const RESULTS_PATH = '/results/{id}';
+
+/** The producers that are enabled: `POST /tasks/{name}` (and `GET /results/{id}`), direct invoke. */
 export function producerFunctions(config: CeleryConfig): PlannedFunction[] {
-  const { enabled: httpEnabled, path, auth, ...httpOverrides } = config.producers.http;
+  const { enabled: httpEnabled, path, auth, results, ...httpOverrides } = config.producers.http;
   const { enabled: invokeEnabled, ...invokeOverrides } = config.producers.invoke;
   const base = { role: ROLE_IDS.function, timeout: PUBLISHER_TIMEOUT_S };
   const vpc = vpcOf(config, 'producer-http');
   const planned: PlannedFunction[] = [];
   if (httpEnabled) {
-    const route = {
-      method: 'POST',
-      path,
-      ...(auth === 'iam' ? { authorizer: { type: 'aws_iam' } } : {}),
-    };
+    const authorizer = auth === 'iam' ? { authorizer: { type: 'aws_iam' } } : {};
+    const events = [{ httpApi: { method: 'POST', path, ...authorizer } }];
+    if (results) events.push({ httpApi: { method: 'GET', path: RESULTS_PATH, ...authorizer } });
     planned.push({
       key: 'producer-http',
       kind: 'producer-http',
+      ...(results ? { handlerOptions: { results: true } } : {}),
       definition: merge(
         config.defaults,
         {
           ...base,
           ...vpc,
-          description: `POST ${path} publishes a task`,
-          events: [{ httpApi: route }],
+          description: `POST ${path} publishes a task${results ? `; GET ${RESULTS_PATH} reads its result` : ''}`,
+          events,
         },
         httpOverrides,
       ),

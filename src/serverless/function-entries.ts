@@ -72,6 +72,7 @@ export function entrySource(planned: PlannedFunction, app: AppModule, serviceDir
   }
   lines.push(`import { ${factory} } from ${JSON.stringify(library(module))};`);
   let task = planned.task === undefined ? '' : `, ${JSON.stringify(planned.task)}`;
+  if (planned.handlerOptions) task += `, ${JSON.stringify(planned.handlerOptions)}`;
   if (planned.kind === 'task' && recordsRuns(app, planned.task)) {
     // An atMostOnce or idempotent task records its runs: in ONCE_STORE_URL, else the broker.
     lines.push(

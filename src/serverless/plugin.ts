@@ -43,7 +43,7 @@ import {
   parseCeleryConfig,
 } from './celery-config.js';
 import { celeryRoles } from './celery-roles.js';
-import { devSettingsFromEnv, withDevSettings } from './dev-settings.js';
+import { devSettingsFromEnv, withDevSettings, writeDevReport } from './dev-settings.js';
 import { entryHandler, writeEntries } from './function-entries.js';
 import { type AppModule, loadAppModule } from './load-app-module.js';
 import { functionsOfCeleryRole, joinBrokerVpc, openIamRoutes } from './own-functions.js';
@@ -154,6 +154,8 @@ export class ServerlessCeleryPlugin implements ServerlessPlugin {
             'cannot check aws_iam); deployed, they keep their IAM authorizer',
         );
       }
+      // dev's own poller or dispatcher stores results where these functions read them.
+      await writeDevReport(dev, config);
     }
     service.provider.environment ??= {};
     const environment = service.provider.environment;

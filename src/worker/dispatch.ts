@@ -6,10 +6,9 @@
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
-import type { EffectsBackend } from './effects.js';
 import type { WorkerEvent } from './events.js';
 import type { TaskExecutor } from './executor.js';
-import { DispatchFlow } from './flow.js';
+import { DispatchFlow, type FlowBackend } from './flow.js';
 
 /** Options shared by {@link dispatchBatch} and the worker loop. */
 export interface DispatchOptions {
@@ -20,10 +19,11 @@ export interface DispatchOptions {
   /** Called once per settled message. */
   readonly onOutcome?: (event: WorkerEvent) => void;
   /**
-   * The result backend, if one is configured: without one, chord parts and chords sent as
-   * continuations are dead-lettered at admission. @defaultValue none
+   * The result backend, if one is configured: outcomes are stored, and STARTED for tasks that
+   * track it. Without one, chord parts and chords sent as continuations are dead-lettered at
+   * admission. @defaultValue none
    */
-  readonly resultBackend?: EffectsBackend | null;
+  readonly resultBackend?: FlowBackend | null;
 }
 
 /** Options of {@link dispatchBatch}. */

@@ -13,26 +13,32 @@
  * A workflow goes on from here, where the broker is: each settlement carries its message's
  * continuations, published before it is settled; if they cannot be published, the message is
  * re-queued as a failed attempt (it runs again and republishes the same ids), never settled done.
+ *
+ * With a result backend, a task that tracks its start (Celery's `track_started`) has its STARTED
+ * state stored before its execution begins, and awaited: the final state, stored only after the
+ * execution, can never be overtaken by it. How messages are settled is in `flow-settler.ts`;
+ * how many executions run at once, in `concurrency-limit.ts`.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import { admitMessage } from '../core/admit.js';
-import { routeFor } from '../core/canvas.js';
 import { toError } from '../core/errors.js';
 import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
-import {
-  type Settlement,
-  type SettlementOptions,
-  settlementFor,
-  settlementForInvalid,
-  settlementForInvokeFailure,
-  settlementForRelease,
-} from '../core/settlement.js';
+import { tracksStarted } from '../core/result-meta.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
-import { type EffectsBackend, requeueAfterEffects } from './effects.js';
-import type { DispatchOutcome, WorkerEvent } from './events.js';
+import { ConcurrencyLimit } from './concurrency-limit.js';
+import type { EffectsBackend } from './effects.js';
+import type { WorkerEvent } from './events.js';
 import { isThrottled, type TaskExecutor } from './executor.js';
-import { SettleQueue } from './settle-queue.js';
+import { FlowSettler, type HeldItem } from './flow-settler.js';
+
+/** The result backend as the flow uses it: effects, and the STARTED state when it can. */
+export interface FlowBackend extends EffectsBackend {
+  /** Celery's `task_track_started`: the default of tasks that set no `trackStarted`. */
+  readonly config?: { readonly trackStarted?: boolean };
+  /** Stores the STARTED state of messages about to run (absent: none is stored). */
+  markStarted?(messages: readonly TaskMessage[]): Promise<void>;
+}
 
 /** Options of a {@link DispatchFlow}. */
 export interface FlowOptions {
@@ -46,15 +52,16 @@ export interface FlowOptions {
   readonly onOutcome?: ((event: WorkerEvent) => void) | undefined;
   readonly logger: BrokerLogger;
   /**
-   * The result backend, if one is configured: chords can then be honoured. Without one, chord
-   * parts and chords sent as continuations are dead-lettered at admission.
+   * The result backend, if one is configured: chords can then be honoured, outcomes stored and,
+   * for tasks that track it, the STARTED state. Without one, chord parts and chords sent as
+   * continuations are dead-lettered at admission.
    */
-  readonly resultBackend?: EffectsBackend | null | undefined;
+  readonly resultBackend?: FlowBackend | null | undefined;
 }
 
-interface Item {
-  readonly delivery: Delivery;
-  readonly message: TaskMessage;
+interface Item extends HeldItem {
+  /** Its STARTED state is stored before it runs. */
+  readonly started: boolean;
 }
 
 /** Messages of one task that run in one execution. */
@@ -63,16 +70,14 @@ interface Execution {
   readonly items: Item[];
 }
 
-/** Longest pause after throttles in a row, ms. */
-const MAX_THROTTLE_PAUSE_MS = 5_000;
-
 /** A stream of executions over held deliveries, and their settlements. */
 export class DispatchFlow {
   readonly #registry: Registry;
   readonly #executor: TaskExecutor;
   readonly #options: FlowOptions;
   readonly #batchSize: number;
-  readonly #settles: SettleQueue<WorkerEvent>;
+  readonly #settler: FlowSettler;
+  readonly #concurrency: ConcurrencyLimit;
   /** Executions waiting for a slot, oldest first. */
   readonly #ready: Execution[] = [];
   /** The waiting execution of each task that still has room for more messages. */
@@ -80,17 +85,9 @@ export class DispatchFlow {
   #running = 0;
   /** Messages accepted and not yet settled. */
   #held = 0;
-  /** Executions allowed at once: `slots`, narrowed while the executor throttles. */
-  #limit: number;
-  #throttles = 0;
-  #pausedUntil = 0;
   #pauseTimer: NodeJS.Timeout | undefined;
   #settleError: Error | undefined;
   #wake = new Set<() => void>();
-  /** Queue of a continuation whose signature names none: the task's, else Celery's default. */
-  readonly #route: (task: string) => string;
-  /** Set when a backend records outcomes: which tasks store no result. */
-  readonly #results: SettlementOptions['results'];
 
   constructor(
     broker: Pick<Broker, 'settle' | 'publish'>,
@@ -102,25 +99,12 @@ export class DispatchFlow {
     this.#executor = executor;
     this.#options = options;
     this.#batchSize = Math.max(1, executor.batchSize ?? 1);
-    this.#limit = options.slots;
-    this.#route = routeFor(registry);
-    this.#results = options.resultBackend?.record
-      ? { ignoreResult: (task) => ignoresResult(registry, task) }
-      : undefined;
-    this.#settles = new SettleQueue(
-      broker,
-      (entries, error) => {
-        this.#held -= entries.length;
-        if (error) this.#settleError = error;
-        else for (const { tag } of entries) this.#report(tag);
-        this.#notify();
-      },
-      {
-        backend: options.resultBackend,
-        onEffectsFailed: (entry, error) =>
-          requeueAfterEffects(entry, error, { ...options, now: options.now() }),
-      },
-    );
+    this.#concurrency = new ConcurrencyLimit(options.slots);
+    this.#settler = new FlowSettler(broker, registry, options, (count, error) => {
+      this.#held -= count;
+      if (error) this.#settleError = error;
+      this.#notify();
+    });
   }
 
   /**
@@ -146,24 +130,26 @@ export class DispatchFlow {
   /** Admits and queues received deliveries; what cannot run is settled at once. */
   accept(deliveries: readonly Delivery[]): void {
     const now = this.#options.now();
+    const backend = this.#options.resultBackend;
+    const trackByDefault = backend?.config?.trackStarted ?? false;
     for (const delivery of deliveries) {
       this.#held++;
       const { result } = delivery;
       if (!result.ok) {
-        const outcome = { kind: 'invalid', detail: result.error.message } as const;
-        this.#settle(delivery, settlementForInvalid(result), outcome);
+        this.#settler.invalid(delivery, result);
         continue;
       }
       const message = result.message;
-      const admission = admitMessage(this.#registry, message, now, {
-        results: Boolean(this.#options.resultBackend),
-      });
+      const admission = admitMessage(this.#registry, message, now, { results: Boolean(backend) });
       if (admission.kind === 'settle') {
-        const outcome = toTaskOutcome(admission.outcome);
-        this.#settle(delivery, this.#settlementFor(outcome, message), outcome);
+        this.#settler.outcome({ delivery, message }, toTaskOutcome(admission.outcome));
         continue;
       }
-      this.#enqueue({ delivery, message });
+      // Decided here, where the task is known; no marker, no STARTED (and no round trip).
+      const started =
+        backend?.markStarted !== undefined &&
+        tracksStarted(admission.task.options, message, trackByDefault);
+      this.#enqueue({ delivery, message, started });
     }
     this.#pump();
   }
@@ -183,13 +169,7 @@ export class DispatchFlow {
    * its deadline must not hold them). Running executions finish as they would.
    */
   releaseWaiting(): void {
-    const now = this.#options.now();
-    for (const execution of this.#ready.splice(0)) {
-      for (const { delivery, message } of execution.items) {
-        const outcome = { kind: 'released', detail: 'not started before the deadline' } as const;
-        this.#settle(delivery, settlementForRelease(message, now), outcome);
-      }
-    }
+    for (const execution of this.#ready.splice(0)) this.#settler.release(execution.items);
     this.#open.clear();
     this.#clearPause();
   }
@@ -215,14 +195,15 @@ export class DispatchFlow {
 
   #pump(): void {
     const now = this.#options.now();
-    if (now < this.#pausedUntil) {
+    const { pausedUntil } = this.#concurrency;
+    if (now < pausedUntil) {
       this.#pauseTimer ??= setTimeout(() => {
         this.#pauseTimer = undefined;
         this.#pump();
-      }, this.#pausedUntil - now);
+      }, pausedUntil - now);
       return;
     }
-    while (this.#ready.length > 0 && this.#running < this.#limit) {
+    while (this.#ready.length > 0 && this.#running < this.#concurrency.limit) {
       const execution = this.#ready.shift() as Execution;
       if (this.#open.get(execution.task) === execution) this.#open.delete(execution.task);
       void this.#run(execution);
@@ -235,6 +216,9 @@ export class DispatchFlow {
     let outcomes: readonly TaskOutcome[] | undefined;
     let failure: Error | undefined;
     try {
+      const started = execution.items.filter((item) => item.started);
+      // Only then a turn of the event loop: without STARTED, execute() starts synchronously.
+      if (started.length > 0) await this.#markStarted(started);
       outcomes = await this.#executor.execute(execution.task, messages);
       if (outcomes.length !== messages.length) {
         throw new Error(
@@ -248,69 +232,34 @@ export class DispatchFlow {
     if (failure && isThrottled(failure)) {
       this.#throttled(execution);
     } else {
-      this.#settleExecution(execution, outcomes, failure);
-      this.#throttles = 0;
-      this.#limit = Math.min(this.#options.slots, this.#limit + 1);
+      this.#settler.execution(execution.items, outcomes, failure);
+      this.#concurrency.passed();
     }
     this.#pump();
     this.#notify();
   }
 
-  #settleExecution(
-    execution: Execution,
-    outcomes: readonly TaskOutcome[] | undefined,
-    failure: Error | undefined,
-  ): void {
-    const now = this.#options.now();
-    execution.items.forEach(({ delivery, message }, index) => {
-      if (failure || !outcomes) {
-        const error = failure ?? new Error('no outcome');
-        const decided = settlementForInvokeFailure(message, error, this.#options.poisonCap, now);
-        const detail = `${error.name}: ${error.message}`;
-        const { failures, dead } = decided;
-        this.#settle(delivery, decided.settlement, {
-          kind: 'invoke-failed',
-          detail,
-          failures,
-          dead,
-        });
-        return;
-      }
-      const outcome = outcomes[index] as TaskOutcome;
-      this.#settle(delivery, this.#settlementFor(outcome, message), outcome);
-    });
-  }
-
-  #settlementFor(outcome: TaskOutcome, message: TaskMessage): Settlement {
-    return settlementFor(outcome, message, { route: this.#route, results: this.#results });
+  /**
+   * Stores STARTED for the items that track it, and waits for it: the final state is stored only
+   * after the execution, so it always lands last. A backend that cannot store it fails the
+   * execution as a whole (re-queued, no retry spent): its final state could not be stored either.
+   */
+  async #markStarted(items: readonly Item[]): Promise<void> {
+    try {
+      await this.#options.resultBackend?.markStarted?.(items.map((item) => item.message));
+    } catch (error) {
+      const cause = toError(error);
+      throw new Error(`STARTED could not be stored: ${cause.message}`, { cause });
+    }
   }
 
   /** Back to the front of the line; fewer executions at once; a pause before the next. */
   #throttled(execution: Execution): void {
     this.#ready.unshift(execution);
-    this.#throttles++;
-    this.#limit = Math.max(1, Math.min(this.#limit, Math.ceil((this.#running + 1) / 2)));
-    const pause = Math.min(MAX_THROTTLE_PAUSE_MS, 100 * 2 ** (this.#throttles - 1));
-    this.#pausedUntil = Math.max(this.#pausedUntil, this.#options.now() + pause);
+    const pause = this.#concurrency.throttled(this.#running, this.#options.now());
     this.#options.logger.warn(
-      `worker: invoking ${execution.task} is throttled; ${this.#limit} at once, next in ${pause} ms`,
+      `worker: invoking ${execution.task} is throttled; ${this.#concurrency.limit} at once, next in ${pause} ms`,
     );
-  }
-
-  #settle(delivery: Delivery, settlement: Settlement, outcome: DispatchOutcome): void {
-    this.#settles.push({
-      item: { delivery, settlement },
-      tag: { queue: delivery.queue, delivery, outcome },
-    });
-  }
-
-  #report(event: WorkerEvent): void {
-    try {
-      this.#options.onOutcome?.(event);
-    } catch (error) {
-      // A reporting callback must not stop the settlements of the messages after it.
-      this.#options.logger.warn(`worker: onOutcome threw: ${toError(error).message}`);
-    }
   }
 
   #clearPause(): void {
@@ -333,9 +282,4 @@ export class DispatchFlow {
   #notify(): void {
     for (const wake of [...this.#wake]) wake();
   }
-}
-
-function ignoresResult(registry: Registry, task: string): boolean {
-  const found = registry.lookup(task);
-  return found.kind === 'task' && found.task.options.ignoreResult;
 }

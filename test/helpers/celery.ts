@@ -223,7 +223,8 @@ export class CeleryWorker {
       ...flag('--result-backend', options.resultBackend),
       '--',
       ...(options.celeryArgs ?? FAST_WORKER_ARGS),
-      ...(options.include ?? []).flatMap((module) => ['-I', module]),
+      // One option, comma-separated: Celery keeps only the last of several `-I`.
+      ...(options.include?.length ? ['-I', options.include.join(',')] : []),
     ];
     const pythonPath = [TEST_PYTHON_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
     this.#child = spawn(options.python ?? PYTHON, args, {

@@ -1,9 +1,12 @@
 /**
  * The producer functions against real brokers: `POST /tasks/{name}` and the direct invoke put a
  * Celery message a consumer can read on real Redis (database 8 of 127.0.0.1:6379), and a broker
- * nobody listens for answers 503 instead of failing the invocation.
+ * nobody listens for answers 503 instead of failing the invocation. `GET /results/{id}` reads
+ * metas as Python Celery stores them, from a throw-away redis-server.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Delivery } from '../../src/brokers/broker.js';
 import type { BrokerConfigInput } from '../../src/config/broker-config.js';
@@ -17,7 +20,13 @@ import {
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
 import { expectDecoded } from '../helpers/decode.js';
 import { fakeContext } from '../helpers/lambda.js';
-import { redisBench, redisUrl } from '../helpers/redis.js';
+import { httpApiEvent } from '../helpers/lambda-events.js';
+import {
+  redisBench,
+  redisUrl,
+  startThrowawayRedis,
+  type ThrowawayRedis,
+} from '../helpers/redis.js';
 
 const DB = 8;
 const bench = redisBench(DB);
@@ -156,5 +165,94 @@ describe.each([
     // Assess
     expect(result).toMatchObject({ status: 503 });
     expect(await up.broker().stats(down.queue)).toMatchObject({ ready: 0, unacked: 0, delayed: 0 });
+  });
+});
+
+describe('the result route on a real result backend', () => {
+  let server: ThrowawayRedis;
+  let admin: Redis;
+  let runtime: LambdaRuntime;
+
+  /** `GET /results/{id}` through the handler, as the HTTP API hands it over. */
+  const getResult = async (id: string) => {
+    const handler = createHttpProducerHandler(runtime, { results: true });
+    const event = httpApiEvent({
+      method: 'GET',
+      path: `/results/${id}`,
+      routeKey: 'GET /results/{id}',
+      pathParameters: { id },
+    });
+    const response = await handler(event, fakeContext());
+    return { status: response.statusCode, body: JSON.parse(response.body ?? 'null') };
+  };
+
+  beforeAll(async () => {
+    server = await startThrowawayRedis();
+    admin = new Redis(server.url);
+    runtime = createRuntime({
+      registry: createRegistry({ tasks: [], queues: [] }),
+      broker: { kind: 'redis', url: server.url },
+      resultBackend: server.url,
+    });
+  });
+  afterAll(async () => {
+    await runtime.resultBackend?.()?.close();
+    admin.disconnect();
+    await server.stop();
+  });
+
+  it('answers a stored success with its value, and a failure without its traceback', async () => {
+    // Prepare: the metas as Python Celery 5 writes them.
+    const [ok, failed] = [randomUUID(), randomUUID()];
+    await admin.set(
+      `celery-task-meta-${ok}`,
+      JSON.stringify({
+        status: 'SUCCESS',
+        result: { sum: 5 },
+        traceback: null,
+        children: [],
+        date_done: '2026-01-01T00:00:00.000000',
+        task_id: ok,
+      }),
+    );
+    await admin.set(
+      `celery-task-meta-${failed}`,
+      JSON.stringify({
+        status: 'FAILURE',
+        result: { exc_type: 'KeyError', exc_message: ['user'], exc_module: 'builtins' },
+        traceback: 'Traceback (most recent call last):\n  File "/srv/tasks.py", line 9',
+        children: [],
+        date_done: '2026-01-01T00:00:00.000000',
+        task_id: failed,
+      }),
+    );
+
+    // Act
+    const success = await getResult(ok);
+    const failure = await getResult(failed);
+
+    // Assess
+    expect(success).toEqual({
+      status: 200,
+      body: { id: ok, state: 'SUCCESS', result: { sum: 5 } },
+    });
+    expect(failure).toEqual({
+      status: 200,
+      body: {
+        id: failed,
+        state: 'FAILURE',
+        result: { exc_type: 'KeyError', exc_message: ['user'] },
+      },
+    });
+  });
+
+  it('answers PENDING for an id nothing is stored for, and 400 for a key pattern', async () => {
+    // Act
+    const unknown = await getResult('never-sent');
+    const pattern = await getResult('*');
+
+    // Assess
+    expect(unknown).toEqual({ status: 200, body: { id: 'never-sent', state: 'PENDING' } });
+    expect(pattern.status).toBe(400);
   });
 });

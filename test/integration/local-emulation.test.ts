@@ -3,11 +3,13 @@
  * process, real serverless-offline running every function, and the local poller (Redis) or the
  * local Amazon MQ event source (RabbitMQ) invoking them through serverless-offline's Lambda
  * endpoint. Requests go to http://localhost:3000 as a person's would. Then
- * `serverless-celery dev` itself, on ports and a stage of its own.
+ * `serverless-celery dev` itself, on ports and a stage of its own, for the demo's service with
+ * results: `resultBackend` set through its param and `GET /results/{id}` opted in.
  *
  * Isolation: the broker is database 5 of the local Redis, or a throw-away vhost; the event store
- * and cron lock are database 5 either way. Only keys this file creates are deleted (the `events`
- * queue of database 5, the events it posted, the cron tick keys of database 5). The `npm start`
+ * and cron lock are database 5 either way, and so is the result backend of `dev`. Only keys this
+ * file creates are deleted (the `events` queue of database 5, the events it posted, the results
+ * of the tasks it published, the cron tick keys of database 5). The `npm start`
  * runs use ports 3000 and 3002, one after the other; afterAll kills whatever is left of each run.
  */
 import { execFile } from 'node:child_process';
@@ -15,6 +17,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
+import { RedisResultBackend } from '../../src/brokers/redis/redis-result-backend.js';
 import { isListening } from '../../src/cli/local-offline.js';
 import { EventStore } from '../../src/demo/event-store.js';
 import { BROKERS } from '../helpers/brokers.js';
@@ -280,6 +283,7 @@ describe.each(BROKERS.slice(0, 1))(
   (kind) => {
     const admin = new Redis(STORE_URL);
     const eventIds: string[] = [];
+    const taskIds: string[] = [];
     let vhost: TestVhost | undefined;
     let ports: { http: number; lambda: number };
     let dev: NpmStart;
@@ -288,7 +292,8 @@ describe.each(BROKERS.slice(0, 1))(
       if (kind === 'rabbitmq') vhost = await createTestVhost();
       else await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
       ports = { http: await freePort(), lambda: await freePort() };
-      dev = new NpmStart({ BROKER_URL: vhost?.url ?? STORE_URL }, [
+      // RESULT_BACKEND emptied: the result backend is the one serverless.yml gets (its param).
+      dev = new NpmStart({ BROKER_URL: vhost?.url ?? STORE_URL, RESULT_BACKEND: '' }, [
         process.execPath,
         BIN,
         'dev',
@@ -302,12 +307,17 @@ describe.each(BROKERS.slice(0, 1))(
         'devtest',
         '--param',
         `storeUrl=${STORE_URL}`,
+        '--param',
+        `resultBackend=${STORE_URL}`,
+        '--param',
+        'resultsRoute=true',
       ]);
       await dev.waitFor(/^Ready in [\d.]+ s/m, 120_000);
     }, 150_000);
 
     afterAll(async () => {
       await dev?.kill();
+      if (taskIds.length > 0) await admin.del(...taskIds.map((id) => `celery-task-meta-${id}`));
       if (kind === 'redis') await deleteQueueKeys(admin, new RedisKeys(), [QUEUE]);
       if (eventIds.length > 0) await admin.del(...eventIds.map((id) => `${EVENT_PREFIX}${id}`));
       await deleteKeysWithPrefix(admin, '_sc.cron.');
@@ -343,6 +353,45 @@ describe.each(BROKERS.slice(0, 1))(
       expect(lines[1]).toMatch(/retries 1\/\d+ {2}succeeded in \d+ ms$/);
       expect(await isListening('127.0.0.1', 3000)).toBe(false);
     }, 40_000);
+
+    it("stores results where serverless.yml's resultBackend says, and GET /results/{id} reads them", async () => {
+      // Prepare
+      const base = `http://localhost:${ports.http}`;
+      const backend = new RedisResultBackend(STORE_URL);
+
+      try {
+        // Act
+        const { status, body } = await postJson('/tasks/ingest.cleanup', {}, base);
+        const id = body.id as string;
+        taskIds.push(id);
+        await linesOnceSucceeded(dev, id);
+        const meta = await eventually(
+          async () => {
+            const stored = await backend.getMeta(id);
+            return stored.status === 'SUCCESS' ? stored : undefined;
+          },
+          10_000,
+          'the result to be stored',
+        );
+        const read = await fetch(`${base}/results/${id}`);
+
+        // Assess
+        expect(status).toBe(202);
+        expect(dev.output()).toContain(
+          `through http://127.0.0.1:${ports.lambda}, and stores their results in Redis 127.0.0.1:6379/${DB}.`,
+        );
+        expect(dev.output()).toContain(`GET  http://localhost:${ports.http}/results/{id}`);
+        expect(meta).toMatchObject({
+          task_id: id,
+          status: 'SUCCESS',
+          result: { deleted: expect.any(Number) },
+        });
+        expect(read.status).toBe(200);
+        expect(await read.json()).toEqual({ id, state: 'SUCCESS', result: meta.result });
+      } finally {
+        await backend.close();
+      }
+    }, 30_000);
 
     it('stops on Ctrl-C, exits 0 and leaves its ports free', async () => {
       // Act

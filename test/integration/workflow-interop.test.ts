@@ -20,7 +20,7 @@ import { createBroker } from '../../src/brokers/create-broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
-import { runLocalWorker, type WorkerEvent } from '../../src/worker/local-worker.js';
+import type { WorkerEvent } from '../../src/worker/local-worker.js';
 import { BROKERS } from '../helpers/brokers.js';
 import {
   type CeleryRunRecord,
@@ -32,6 +32,7 @@ import {
 } from '../helpers/celery.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
 import { deleteQueueKeys, redisUrl } from '../helpers/redis.js';
+import { startLocalWorker } from '../helpers/worker.js';
 
 const REDIS_DB = 9;
 const PY_TASK = 'sentry.tasks.do_work';
@@ -145,17 +146,10 @@ describe.each(BROKERS)('workflows with real Celery 5.2.6 on %s', (kind) => {
     });
     python = await startCeleryWorker({ broker: url, queue: pyQueue, include: ['workflow_app'] });
     events = [];
-    const controller = new AbortController();
-    const running = runLocalWorker(broker, registry, {
+    stopOurs = startLocalWorker(broker, registry, {
       queues: [tsQueue],
-      waitMs: 200,
-      signal: controller.signal,
       onOutcome: (event) => events.push(event),
     });
-    stopOurs = async () => {
-      controller.abort();
-      await running;
-    };
   });
 
   afterEach(async () => {

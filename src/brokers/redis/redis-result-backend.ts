@@ -3,7 +3,7 @@
  * peers: `celery-task-meta-<id>` set with `SETEX` and `PUBLISH`ed on a channel of the same name in
  * one MULTI, so a waiting `AsyncResult.get()` on either side wakes at once; chord parts counted
  * in `celery-taskset-meta-<group>.j/.t/.s`. One lazily created connection for commands, and one
- * per waiting `waitFor` (a subscribed connection can run nothing else).
+ * subscribed connection shared by every waiting `waitFor` (result-subscriber.ts).
  */
 import type { Redis } from 'ioredis';
 import {
@@ -21,15 +21,22 @@ import {
   READY_STATES,
   type ResultBackend,
   type ResultMeta,
-  ResultTimeoutError,
   resultMetaJson,
   taskMetaKey,
   tasksetKey,
 } from '../../core/result-backend.js';
-import { chordMember, completeChord, decideChord } from '../../core/result-chord.js';
-import { metaForRecord } from '../../core/result-meta.js';
+import {
+  type ChordPart,
+  chainStepChordPart,
+  chordMember,
+  chordPartOf,
+  completeChord,
+  decideChord,
+} from '../../core/result-chord.js';
+import { chainStepMeta, metaForRecord, startedMeta } from '../../core/result-meta.js';
 import { DEFAULT_QUEUE } from '../../core/task.js';
 import { loadRedisClient } from './redis-client.js';
+import { ResultSubscriber, type WaitLimits } from './result-subscriber.js';
 
 /** Options of {@link RedisResultBackend}. */
 export interface RedisResultBackendOptions {
@@ -44,6 +51,7 @@ export class RedisResultBackend implements ResultBackend {
   readonly config: ResultBackendConfig;
   readonly #route: (task: string) => string;
   #redis: Redis | undefined;
+  readonly #subscriber = new ResultSubscriber(async () => (await this.#client()).duplicate());
 
   constructor(input: ResultBackendInput, options: RedisResultBackendOptions = {}) {
     this.config = parseResultBackendConfig(input);
@@ -77,8 +85,10 @@ export class RedisResultBackend implements ResultBackend {
       const meta = metaForRecord(item);
       if (!meta) continue;
       if (item.store) await this.storeMeta(meta);
-      if (meta.status === 'FAILURE') await this.#failChain(item.message, meta);
-      if (READY_STATES.has(meta.status)) await this.#chordPart(item.message, meta, publish);
+      // Celery's order (`mark_as_failure`): the task's own chord part, then its chain's steps.
+      const part = READY_STATES.has(meta.status) ? chordPartOf(item.message) : null;
+      if (part) await this.#chordPart(part, meta, publish);
+      if (meta.status === 'FAILURE') await this.#failChain(item, meta, publish);
     }
   }
 
@@ -88,36 +98,36 @@ export class RedisResultBackend implements ResultBackend {
     const key = taskMetaKey(meta.task_id, this.config.keyPrefix);
     const stored = await redis.get(key);
     if (stored !== null && parseResultMeta(stored)?.status === 'SUCCESS') return;
-    const text = resultMetaJson(meta);
+    const text = resultMetaJson(meta, { extended: this.config.extended });
     await exec(redis.multi().setex(key, this.config.expiresSeconds, text).publish(key, text));
   }
 
   /**
-   * The rest of a failed task's chain fails with it (`mark_as_failure`), so a waiter on the
-   * chain's last step learns at once.
+   * The rest of a failed task's chain fails with it (`mark_as_failure`, 5.2 and 5.6): each step
+   * with an id gets the failure (unless results are not stored, Celery's `store_result`) as
+   * {@link chainStepMeta} rebuilds it from the step. A step that is a chord's header part is
+   * counted as failed too, or a chord waiting on a chain whose early step failed would never
+   * finish.
    */
-  async #failChain(message: TaskMessage, meta: ResultMeta): Promise<void> {
-    for (const step of message.embed.chain ?? []) {
-      const options =
-        typeof step === 'object' && step !== null && !Array.isArray(step) ? step.options : null;
-      const id =
-        options && typeof options === 'object' && !Array.isArray(options) ? options.task_id : null;
-      if (typeof id === 'string') {
-        await this.storeMeta({ ...meta, task_id: id, children: [] });
-      }
+  async #failChain(item: OutcomeRecord, meta: ResultMeta, publish: Publish): Promise<void> {
+    for (const step of item.message.embed.chain ?? []) {
+      const stepMeta = item.store ? chainStepMeta(meta, step) : null;
+      if (stepMeta) await this.storeMeta(stepMeta);
+      const part = chainStepChordPart(step, item.message);
+      if (part) await this.#chordPart(part, meta, publish);
     }
   }
 
-  async #chordPart(message: TaskMessage, meta: ResultMeta, publish: Publish): Promise<void> {
-    if (message.embed.chord == null || !message.group) return;
+  /** Counts `part` with `meta`'s state and result (`on_chord_part_return`); the last one ends it. */
+  async #chordPart(part: ChordPart, meta: ResultMeta, publish: Publish): Promise<void> {
     const redis = await this.#client();
-    const base = tasksetKey(message.group, this.config.keyPrefix);
+    const base = tasksetKey(part.group, this.config.keyPrefix);
     const [j, t, s] = [`${base}.j`, `${base}.t`, `${base}.s`];
     const ttl = this.config.expiresSeconds;
     const replies = await exec(
       redis
         .multi()
-        .zadd(j, String(message.groupIndex ?? '+inf'), chordMember(meta))
+        .zadd(j, String(part.groupIndex ?? '+inf'), chordMember({ ...meta, task_id: part.id }))
         .zcount(j, '-inf', '+inf')
         .get(t)
         .get(s)
@@ -130,7 +140,7 @@ export class RedisResultBackend implements ResultBackend {
     if (size === null) return;
     if (Number(count) !== Number(size) + Number(diff ?? 0)) return;
     const members = await redis.zrange(j, '0', '-1');
-    const completion = completeChord(message, decideChord(members), { route: this.#route });
+    const completion = completeChord(part, decideChord(members), { route: this.#route });
     await publish(completion.publish);
     if (completion.failure) {
       await this.storeMeta(completion.failure);
@@ -156,34 +166,43 @@ export class RedisResultBackend implements ResultBackend {
     return (text !== null ? parseResultMeta(text) : null) ?? pendingMeta(id);
   }
 
-  async waitFor(
-    id: string,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
-  ): Promise<ResultMeta> {
+  /** Waits over the connection all waits share; the channel is the meta's key, as Celery's. */
+  waitFor(id: string, options: WaitLimits = {}): Promise<ResultMeta> {
     const key = taskMetaKey(id, this.config.keyPrefix);
-    const subscriber = (await this.#client()).duplicate();
-    subscriber.on('error', () => {});
-    try {
-      // Subscribe first, then read: a result stored in between is seen by one or the other.
-      const woken = new Promise<ResultMeta>((resolve) => {
-        subscriber.on('message', (channel: string, text: string) => {
-          const meta = channel === key ? parseResultMeta(text) : null;
-          if (meta && READY_STATES.has(meta.status)) resolve(meta);
-        });
-      });
-      await subscriber.subscribe(key);
-      const now = await this.getMeta(id);
-      if (READY_STATES.has(now.status)) return now;
-      return await raceLimits(woken, id, options);
-    } finally {
-      subscriber.disconnect();
-    }
+    return this.#subscriber.wait(id, key, () => this.getMeta(id), options);
   }
 
+  /** Closes both connections, failing the waits in progress; a later call opens them again. */
   async close(): Promise<void> {
     const redis = this.#redis;
     this.#redis = undefined;
-    await redis?.quit().catch(() => redis.disconnect());
+    await Promise.all([this.#subscriber.close(), redis?.quit().catch(() => redis.disconnect())]);
+  }
+
+  /**
+   * Stores the STARTED state of messages about to run (Celery's `track_started`), in two round
+   * trips for them all, and never over a ready state (a repeat of a message whose result is
+   * stored): the run that follows stores its own. The worker awaits it before running them, so
+   * their final states, stored after the run, always land last.
+   */
+  async markStarted(messages: readonly TaskMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const redis = await this.#client();
+    const keys = messages.map((message) => taskMetaKey(message.id, this.config.keyPrefix));
+    const stored = await redis.mget(...keys);
+    const multi = redis.multi();
+    let writes = 0;
+    messages.forEach((message, index) => {
+      const current = stored[index];
+      const status = current == null ? null : parseResultMeta(current)?.status;
+      if (status && READY_STATES.has(status)) return;
+      const key = keys[index] as string;
+      const text = resultMetaJson(startedMeta(message), { extended: this.config.extended });
+      multi.setex(key, this.config.expiresSeconds, text).publish(key, text);
+      writes++;
+    });
+    // A MULTI never executed sends nothing.
+    if (writes > 0) await exec(multi);
   }
 }
 
@@ -201,26 +220,5 @@ async function exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
   return replies.map(([error, value]) => {
     if (error) throw error;
     return value;
-  });
-}
-
-function raceLimits(
-  woken: Promise<ResultMeta>,
-  id: string,
-  options: { timeoutMs?: number; signal?: AbortSignal },
-): Promise<ResultMeta> {
-  const { timeoutMs, signal } = options;
-  return new Promise<ResultMeta>((resolve, reject) => {
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => reject(new ResultTimeoutError(id, timeoutMs)), timeoutMs);
-    const onAbort = () => reject(signal?.reason ?? new Error('aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    woken.then(resolve, reject).finally(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    });
   });
 }

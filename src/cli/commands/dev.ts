@@ -10,13 +10,20 @@
  * - RabbitMQ: the Amazon MQ event source, which serverless-offline ignores: batches framed as
  *   `aws:rmq` events for the deployed dispatcher, acknowledged once it succeeded.
  *
+ * Results: when the functions get a `RESULT_BACKEND` (`custom.celery.resultBackend`, or the one
+ * `--result-backend` / `RESULT_BACKEND` names, which wins as the broker does), the local poller or
+ * dispatcher stores them there, as the deployed one does; the plugin tells `dev` the URL it
+ * resolved (dev-settings.ts).
+ *
  * One line per settled message on standard output; everything else (serverless-offline's own
  * output, the banner, warnings) on standard error. SIGINT/SIGTERM: the poller settles what it
  * holds, then serverless-offline stops, exit 0. The session itself is `local-dev.ts`.
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { brokerKindOf } from '../../config/broker-config.js';
-import { DEV_ENV, type DevSettings } from '../../serverless/dev-settings.js';
+import { parseResultBackendConfig } from '../../config/result-backend-config.js';
+import { InvalidConfigError } from '../../core/errors.js';
+import type { DevSettings } from '../../serverless/dev-settings.js';
 import { queuesOf } from '../app-loader.js';
 import { type BrokerChoice, chooseBroker } from '../broker-choice.js';
 import type { CliContext } from '../context.js';
@@ -35,6 +42,11 @@ export interface DevOptions extends CommonOptions {
   readonly config?: string;
   /** More `serverless.yml` params, `name=value`; they override `dev`'s own. */
   readonly param?: readonly string[];
+  /**
+   * Where results are stored, over `custom.celery.resultBackend`.
+   * @defaultValue `RESULT_BACKEND`, else what `serverless.yml` sets, else none
+   */
+  readonly resultBackend?: string;
 }
 
 /**
@@ -54,13 +66,22 @@ export function devParams(choice: BrokerChoice, cronLockUrl: string): Record<str
   };
 }
 
-/** The {@link DEV_ENV} value of a run. */
-export function devSettings(choice: BrokerChoice, cronLockUrl: string): DevSettings {
+/**
+ * The `SERVERLESS_CELERY_DEV` value of a run, but its `reportFile` (the session's).
+ *
+ * @param resultBackend - the result backend asked for; empty: `serverless.yml`'s
+ */
+export function devSettings(
+  choice: BrokerChoice,
+  cronLockUrl: string,
+  resultBackend = '',
+): DevSettings {
   return {
     broker: { kind: choice.identity.kind, url: choice.url },
     cronLockUrl,
     pollerSchedule: false,
     producerAuth: 'none',
+    resultBackend,
   };
 }
 
@@ -87,6 +108,10 @@ export function registerDev(
       collectParam,
       [],
     )
+    .option(
+      '--result-backend <url>',
+      "redis:// URL results are stored at (default: $RESULT_BACKEND, else the serverless.yml's)",
+    )
     .addHelpText(
       'after',
       '\nExample:\n  serverless-celery dev --app ./src/app.ts --broker amqp://guest:guest@127.0.0.1:5672/',
@@ -100,9 +125,9 @@ export function registerDev(
  * Runs `dev` until a shutdown signal.
  *
  * @returns 0 after a clean stop; 1 when serverless-offline did not start or died
- * @throws UsageError for one port given twice; AppConfigError for a missing configuration, one
- *   without a literal service name, or no Serverless Framework installed; UnavailableError for an
- *   unreachable broker or a taken port
+ * @throws UsageError for one port given twice or a bad `--result-backend`; AppConfigError for a
+ *   bad `RESULT_BACKEND`, a missing configuration, one without a literal service name, or no
+ *   Serverless Framework installed; UnavailableError for an unreachable broker or a taken port
  * @example
  * process.exitCode = await runDev(processContext(), { app: './src/app.ts', httpPort: 4000 });
  */
@@ -118,6 +143,7 @@ export async function runDev(context: CliContext, options: DevOptions): Promise<
   if (!brokerKindOf(cronLockUrl)) {
     throw new AppConfigError('CRON_LOCK_URL: the cron lock needs a redis:// or amqp:// URL');
   }
+  const resultBackend = chooseResultBackendUrl(context, options.resultBackend);
   // serverless-offline, the AWS SDK and the poller are loaded for this command only.
   const { runDevSession } = await import('../local-dev.js');
   return runDevSession(context, {
@@ -129,9 +155,33 @@ export async function runDev(context: CliContext, options: DevOptions): Promise<
     ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),
     ...(options.lambdaPort === undefined ? {} : { lambdaPort: options.lambdaPort }),
     params: { ...devParams(choice, cronLockUrl), ...paramsOf(options.param ?? []) },
-    env: { [DEV_ENV]: JSON.stringify(devSettings(choice, cronLockUrl)) },
+    settings: devSettings(choice, cronLockUrl, resultBackend),
     started,
   });
+}
+
+/**
+ * The result backend asked for: `--result-backend`, else `RESULT_BACKEND`, else empty (the
+ * functions get `serverless.yml`'s, if any). Like the broker, it wins over `serverless.yml`, so
+ * that `dev`, `worker` and `result` run with one `RESULT_BACKEND` agree.
+ *
+ * @throws UsageError for a bad `--result-backend`; AppConfigError for a bad `RESULT_BACKEND`
+ */
+function chooseResultBackendUrl(context: CliContext, flag: string | undefined): string {
+  const fromFlag = flag !== undefined;
+  const url = (fromFlag ? flag : context.env.RESULT_BACKEND)?.trim() ?? '';
+  if (!url) return '';
+  try {
+    parseResultBackendConfig(url);
+  } catch (error) {
+    if (!(error instanceof InvalidConfigError)) throw error;
+    const reason = error.issues
+      .map((issue) => (issue.path === 'url' ? issue.message : `${issue.path}: ${issue.message}`))
+      .join('; ');
+    if (fromFlag) throw new UsageError(`--result-backend: ${reason}`, { cause: error });
+    throw new AppConfigError(`RESULT_BACKEND: ${reason}`, { cause: error });
+  }
+  return url;
 }
 
 /** A TCP port, 1–65535. */

@@ -5,7 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../../../src/cli/context.js';
 import { main } from '../../../src/cli/main.js';
 import { BrokerError } from '../../../src/core/errors.js';
-import { DEV_ENV, type DevSettings } from '../../../src/serverless/dev-settings.js';
+import {
+  DEV_ENV,
+  type DevReport,
+  type DevSettings,
+  devSettingsFromEnv,
+} from '../../../src/serverless/dev-settings.js';
 import { createCliApp } from '../../fixtures-app/cli-app.js';
 import {
   type FakeOffline,
@@ -59,6 +64,11 @@ interface DevContextOptions {
   readonly onReady?: (context: TestContext & { readonly offline: FakeOffline }) => void;
   readonly offline?: FakeOfflineOptions;
   readonly env?: Record<string, string>;
+  /**
+   * What the plugin reports once started; null: nothing (no plugin).
+   * @defaultValue the result backend dev asked for, as for a serverless.yml that sets none
+   */
+  readonly report?: DevReport | null;
 }
 
 /** A context in the service folder that the test stops as `options` say. */
@@ -67,7 +77,10 @@ function devContext(
   options: DevContextOptions = {},
 ): TestContext & { readonly offline: FakeOffline } {
   const client = inProcessInvoker(app.registry, { prefix: 'my-svc-dev-' });
-  const offline = fakeOffline({ lambdaClient: async () => client, ...options.offline });
+  const offline = pluginReporting(
+    fakeOffline({ lambdaClient: async () => client, ...options.offline }),
+    options.report,
+  );
   const context = testContext({
     registry: app.registry,
     broker,
@@ -86,6 +99,21 @@ function devContext(
   };
   const devRun = { ...context, cwd: SERVICE, stdout, stderr, offline };
   return devRun;
+}
+
+/** `offline` as if the plugin ran in it: it writes its report where dev's settings say. */
+function pluginReporting(offline: FakeOffline, report: DevReport | null | undefined): FakeOffline {
+  const start = offline.start.bind(offline);
+  return Object.assign(offline, {
+    start: async (options: Parameters<FakeOffline['start']>[0]) => {
+      const settings = devSettingsFromEnv(options.env);
+      if (settings?.reportFile && report !== null) {
+        const reported = report ?? { resultBackend: settings.resultBackend };
+        writeFileSync(settings.reportFile, JSON.stringify(reported));
+      }
+      return start(options);
+    },
+  });
 }
 
 describe('dev', () => {
@@ -136,6 +164,8 @@ describe('dev', () => {
       cronLockUrl: BROKER,
       pollerSchedule: false,
       producerAuth: 'none',
+      resultBackend: '',
+      reportFile: expect.stringMatching(/serverless-celery-dev-.*report\.json$/),
     } satisfies DevSettings);
     const lines = context.out().trimEnd().split('\n');
     expect(lines[0]).toMatch(
@@ -312,4 +342,99 @@ describe('dev', () => {
     // Assess
     expect(context.offline.ended[0]).toBe('kill');
   });
+
+  it.each([
+    [
+      '--result-backend',
+      { RESULT_BACKEND: 'redis://127.0.0.1:6390/4' },
+      'redis://127.0.0.1:6390/3',
+    ],
+    ['RESULT_BACKEND', { RESULT_BACKEND: ' redis://127.0.0.1:6390/3 ' }, ''],
+  ])(
+    'asks the plugin for the result backend of %s and stores results there',
+    async (_, env, flag) => {
+      // Prepare
+      const context = devContext(waitingBroker(), {
+        env: { BROKER_URL: BROKER, ...env },
+        stopWhenReady: true,
+      });
+
+      // Act
+      const code = await main(['dev', ...(flag ? ['--result-backend', flag] : [])], context);
+
+      // Assess
+      expect(code).toBe(0);
+      const settings = devSettingsFromEnv(context.offline.started[0]?.env);
+      expect(settings?.resultBackend).toBe('redis://127.0.0.1:6390/3');
+      expect(context.err()).toContain(
+        'through http://127.0.0.1:3002, and stores their results in Redis 127.0.0.1:6390/3.',
+      );
+    },
+  );
+
+  it('stores results where the plugin says the functions store them, never saying the password', async () => {
+    // Prepare
+    const context = devContext(waitingBroker(), {
+      env: { BROKER_URL: BROKER },
+      report: { resultBackend: 'redis://:pw@127.0.0.1:6390/6' },
+      stopWhenReady: true,
+    });
+
+    // Act
+    const code = await main(['dev'], context);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(devSettingsFromEnv(context.offline.started[0]?.env)?.resultBackend).toBe('');
+    expect(context.err()).toContain('and stores their results in Redis 127.0.0.1:6390/6.');
+    expect(context.err()).not.toContain('pw');
+  });
+
+  it('says that no results are stored when the plugin reported nothing', async () => {
+    // Prepare
+    const context = devContext(waitingBroker(), {
+      env: { BROKER_URL: BROKER },
+      report: null,
+      stopWhenReady: true,
+    });
+
+    // Act
+    const code = await main(['dev'], context);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(context.err()).toContain(
+      'Results: the serverless-celery plugin reported no result backend (is it among the plugins of serverless.yml, and of this version?): none are stored.',
+    );
+    expect(context.err()).not.toContain('stores their results');
+  });
+
+  it.each([
+    [
+      {},
+      ['--result-backend', 'amqp://127.0.0.1'],
+      2,
+      /^error: --result-backend: must start with redis:\/\//m,
+    ],
+    [
+      { RESULT_BACKEND: 'redis://127.0.0.1:6379/0?result_expires=soon' },
+      [],
+      78,
+      /^error: RESULT_BACKEND: expiresSeconds: /m,
+    ],
+  ])(
+    'refuses a bad result backend (%j %j, exit %i) before starting anything',
+    async (env, args, exitCode, message) => {
+      // Prepare
+      const context = devContext(waitingBroker(), { env: { BROKER_URL: BROKER, ...env } });
+
+      // Act
+      const code = await main(['dev', ...args], context);
+
+      // Assess
+      expect(code).toBe(exitCode);
+      expect(context.err()).toMatch(message);
+      expect(context.offline.started).toEqual([]);
+    },
+  );
 });

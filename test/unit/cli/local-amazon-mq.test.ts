@@ -1,6 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRmqEvent, type RmqEvent } from '../../../src/brokers/rabbitmq/amazon-mq-event.js';
+import type { RedisResultBackend } from '../../../src/brokers/redis/redis-result-backend.js';
 import {
   type FeederChannel,
   type FeederConnection,
@@ -12,6 +13,7 @@ import { encodeAmqpMessage, untypeAmqpValue } from '../../../src/core/amqp-codec
 import { BrokerError } from '../../../src/core/errors.js';
 import { createTaskMessage, type TaskMessage } from '../../../src/core/message.js';
 import { createRegistry } from '../../../src/core/registry.js';
+import type { OutcomeRecord } from '../../../src/core/result-backend.js';
 import { defineTask } from '../../../src/core/task.js';
 import type { WorkerEvent } from '../../../src/worker/dispatch.js';
 import { rmqEventMessageOf } from '../../helpers/amazon-mq-event.js';
@@ -351,6 +353,35 @@ describe('localDispatcher', () => {
     // The retry goes back through the delay levels, due after the task's delay.
     expect(broker.published.map((message) => [message.id, message.retries])).toEqual([
       [failing.id, 1],
+    ]);
+  });
+
+  it('stores what the task functions return in the result backend it is given', async () => {
+    // Prepare
+    const recorded: OutcomeRecord[] = [];
+    const backend = {
+      setChordSize: async () => {},
+      record: async (items: readonly OutcomeRecord[]) => {
+        recorded.push(...items);
+      },
+    };
+    const dispatch = localDispatcher({
+      registry: flakyRegistry,
+      broker: fakeBroker({ kind: 'rabbitmq' }),
+      // Their RESULT_BACKEND makes the task functions return results.
+      client: inProcessInvoker(flakyRegistry, { prefix: 'svc-dev-', handler: { results: true } }),
+      functionPrefix: 'svc-dev-',
+      onOutcome: () => {},
+      resultBackend: backend as unknown as RedisResultBackend,
+    });
+    const ok = flaky.createMessage({ kwargs: { fail: false } });
+
+    // Act
+    await dispatch(toRmqEvent(QUEUE, '/', [consumed(ok, 1)]));
+
+    // Assess
+    expect(recorded).toMatchObject([
+      { message: { id: ok.id }, outcome: { kind: 'succeeded', result: 'saved' }, store: true },
     ]);
   });
 });

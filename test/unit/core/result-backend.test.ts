@@ -18,7 +18,13 @@ import {
   taskMetaKey,
   tasksetKey,
 } from '../../../src/core/result-backend.js';
-import { chordMember, completeChord, decideChord } from '../../../src/core/result-chord.js';
+import {
+  type ChordPart,
+  chordMember,
+  chordPartOf,
+  completeChord,
+  decideChord,
+} from '../../../src/core/result-chord.js';
 import { metaForRecord, outcomeState } from '../../../src/core/result-meta.js';
 import type { TaskOutcome } from '../../../src/core/task-outcome.js';
 import { CELERY_FIXTURES_DIR } from '../../helpers/fixtures.js';
@@ -197,6 +203,8 @@ describe('keys', () => {
       url: 'redis://h:6379/3',
       keyPrefix: 'p',
       expiresSeconds: 60,
+      extended: false,
+      trackStarted: false,
     });
     expect(() => parseResultBackendConfig('amqp://h')).toThrow(/resultBackend/);
   });
@@ -233,13 +241,14 @@ describe('chords', () => {
     rootId: 'root',
     embed: { callbacks: null, errbacks: null, chain: null, chord: body },
   });
+  const counted = chordPartOf(part) as ChordPart;
   const ok = (id: string, result: JsonValue) =>
     chordMember({ ...pendingMeta(id), status: 'SUCCESS', result });
 
   it('fires the body with the results in order', () => {
     const decision = decideChord([ok('a', 1), ok('b', 2)]);
     expect(decision).toEqual({ kind: 'fire', results: [1, 2] });
-    const done = completeChord(part, decision, { route: () => 'celery', now: NOW });
+    const done = completeChord(counted, decision, { route: () => 'celery', now: NOW });
     expect(done.failure).toBeNull();
     expect(done.publish).toHaveLength(1);
     expect(done.publish[0]).toMatchObject({
@@ -259,7 +268,7 @@ describe('chords', () => {
     });
     const decision = decideChord([ok('a', 1), failed]);
     expect(decision).toEqual({ kind: 'fail', reason: "Dependency b raised Boom('bad')" });
-    const done = completeChord(part, decision, { route: () => 'celery', now: NOW });
+    const done = completeChord(counted, decision, { route: () => 'celery', now: NOW });
     expect(done.failure).toMatchObject({
       status: 'FAILURE',
       task_id: 'body-id',

@@ -128,7 +128,7 @@ describe('Task.s and Task.si', () => {
 
     // Assess
     expect(message.ignoreResult).toBe(expected);
-    expect(task.options.trackStarted).toBe(false);
+    expect(task.options.trackStarted).toBeUndefined();
   });
 
   it('refuses a link that is not a signature', () => {

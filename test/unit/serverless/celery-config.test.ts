@@ -32,7 +32,7 @@ describe('parseCeleryConfig', () => {
       dispatcher: {},
       cron: {},
       producers: {
-        http: { enabled: true, path: '/tasks/{name}', auth: 'iam' },
+        http: { enabled: true, path: '/tasks/{name}', auth: 'iam', results: false },
         invoke: { enabled: true },
       },
     });
@@ -96,6 +96,24 @@ describe('parseCeleryConfig', () => {
       { producers: { http: { path: '/tasks' } } },
       'custom.celery.producers.http.path',
       '{name}',
+    ],
+    [
+      'the result route without a result backend',
+      { producers: { http: { results: true } } },
+      'custom.celery.producers.http.results',
+      'needs custom.celery.resultBackend: GET /results/{id} reads results from it',
+    ],
+    [
+      'the result route with an empty result backend (a param left at its default)',
+      { resultBackend: '', producers: { http: { results: 'true' } } },
+      'custom.celery.producers.http.results',
+      'needs custom.celery.resultBackend',
+    ],
+    [
+      'the result route on a disabled HTTP producer',
+      { resultBackend: 'redis://r:6379', producers: { http: { enabled: false, results: true } } },
+      'custom.celery.producers.http.results',
+      'needs producers.http.enabled: the route is on the HTTP producer',
     ],
     [
       'a functionPrefix with a character Lambda refuses in names',

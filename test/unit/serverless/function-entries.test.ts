@@ -93,6 +93,26 @@ describe('entrySource', () => {
     expect(text).toContain(`export const handler = ${factory}(runtime${task});`);
   });
 
+  it('builds the HTTP producer with the result route when the app opts in', () => {
+    // Prepare
+    const config = parseCeleryConfig({
+      app: './src/app.ts',
+      resultBackend: 'redis://results:6379/1',
+      producers: { http: { results: true } },
+    });
+    const http = planFunctions(registry, config, { service: 's', stage: 'dev' }).functions.find(
+      (fn) => fn.key === 'producer-http',
+    );
+
+    // Act
+    const text = entrySource(http as PlannedFunction, makeApp(ROOT, 'registry+runtime'), ROOT);
+
+    // Assess
+    expect(text).toContain(
+      'export const handler = createHttpProducerHandler(runtime, {"results":true});',
+    );
+  });
+
   it('creates the runtime from the registry when the app exports none', () => {
     // Act
     const text = source('poller', makeApp(ROOT, 'registry'));

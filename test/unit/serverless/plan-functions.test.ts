@@ -176,6 +176,51 @@ describe('planFunctions: registry → functions', () => {
     expect(open.events).toEqual([{ httpApi: { method: 'POST', path: '/tasks/{name}' } }]);
   });
 
+  it('adds GET /results/{id} to the HTTP producer only when the app opts in, with the same auth', () => {
+    // Prepare
+    const resultBackend = 'redis://results:6379/1';
+
+    // Act
+    const off = fn(plan({ resultBackend }), 'producer-http');
+    const on = fn(plan({ resultBackend, producers: { http: { results: true } } }), 'producer-http');
+    const open = fn(
+      plan({ resultBackend, producers: { http: { results: 'true', auth: 'none' } } }),
+      'producer-http',
+    );
+
+    // Assess
+    expect(off.definition.events).toEqual([
+      { httpApi: { method: 'POST', path: '/tasks/{name}', authorizer: { type: 'aws_iam' } } },
+    ]);
+    expect(off.handlerOptions).toBeUndefined();
+    expect(on.definition.events).toEqual([
+      { httpApi: { method: 'POST', path: '/tasks/{name}', authorizer: { type: 'aws_iam' } } },
+      { httpApi: { method: 'GET', path: '/results/{id}', authorizer: { type: 'aws_iam' } } },
+    ]);
+    expect(on.handlerOptions).toEqual({ results: true });
+    expect(on.definition.description).toBe(
+      'POST /tasks/{name} publishes a task; GET /results/{id} reads its result',
+    );
+    expect(open.definition.events).toEqual([
+      { httpApi: { method: 'POST', path: '/tasks/{name}' } },
+      { httpApi: { method: 'GET', path: '/results/{id}' } },
+    ]);
+  });
+
+  it('refuses the result route without a result backend, naming the field and why', () => {
+    // Act
+    const issues = issuesOf(() => plan({ producers: { http: { results: true } } }));
+
+    // Assess
+    expect(issues).toEqual([
+      {
+        path: 'custom.celery.producers.http.results',
+        message:
+          'needs custom.celery.resultBackend: GET /results/{id} reads results from it, and none are stored without it',
+      },
+    ]);
+  });
+
   it('gives RabbitMQ the dispatcher, fed by one Amazon MQ event source per queue', () => {
     // Prepare
     const registry = makeRegistry(
