@@ -8,6 +8,9 @@
  * Queues are filled by our batch publisher (Celery protocol v2, which every Celery-speaking peer
  * reads) or by BullMQ's addBulk. Slow peers get a smaller N (the figure says which).
  */
+
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import {
   BROKERS,
   type BrokerName,
@@ -16,6 +19,7 @@ import {
   type Figure,
   measure,
   PYTHON,
+  RUNS,
   runChild,
   runScript,
   type System,
@@ -34,6 +38,11 @@ interface DrainCase {
   /** The worker command for a queue and a count (the queue holds count messages). */
   readonly worker: (queue: string, count: number) => [string, string[]];
   readonly note?: string;
+  /**
+   * The worker sends Celery events and a receiver listens; its runs alternate with those of the
+   * case named, the same worker without events, so that load on the machine hits both alike.
+   */
+  readonly eventsOf?: string;
 }
 
 function celery(broker: BrokerName, pool: 'solo' | 'prefork', prefetch = 0) {
@@ -57,8 +66,17 @@ function celery(broker: BrokerName, pool: 'solo' | 'prefork', prefetch = 0) {
   ];
 }
 
-const ours = (broker: BrokerName, concurrency: number) => (queue: string, count: number) =>
-  tsxCommand('peers/ours.ts', ['worker', broker, queue, String(count), String(concurrency)]);
+const ours =
+  (broker: BrokerName, concurrency: number, events = false) =>
+  (queue: string, count: number) =>
+    tsxCommand('peers/ours.ts', [
+      'worker',
+      broker,
+      queue,
+      String(count),
+      String(concurrency),
+      ...(events ? ['events'] : []),
+    ]);
 const celeryNode = (broker: BrokerName, mode: string) => (queue: string, count: number) =>
   tsxCommand('peers/celery-node.ts', ['worker', broker, queue, String(count), mode]);
 const bullmq = (concurrency: number) => (queue: string, count: number) =>
@@ -76,6 +94,18 @@ const DRAIN_CASES: readonly DrainCase[] = [
     settings: 'default',
     n: scaled(20_000),
     worker: ours('redis', 10),
+  },
+  // Right after the same worker without events, so the pair is measured under the same load.
+  {
+    id: 'drain.redis.ours-events',
+    system: 'ours',
+    broker: 'redis',
+    label: 'ours, concurrency 10, Celery events on',
+    settings: 'default',
+    n: scaled(20_000),
+    worker: ours('redis', 10, true),
+    note: 'task-received/started/succeeded per task, one receiver listening',
+    eventsOf: 'drain.redis.ours',
   },
   {
     id: 'drain.redis.ours-c50',
@@ -140,6 +170,17 @@ const DRAIN_CASES: readonly DrainCase[] = [
     settings: 'default',
     n: scaled(20_000),
     worker: ours('amqp', 10),
+  },
+  {
+    id: 'drain.amqp.ours-events',
+    system: 'ours',
+    broker: 'amqp',
+    label: 'ours, concurrency 10, Celery events on',
+    settings: 'default',
+    n: scaled(20_000),
+    worker: ours('amqp', 10, true),
+    note: 'task-received/started/succeeded per task, one receiver listening',
+    eventsOf: 'drain.amqp.ours',
   },
   {
     id: 'drain.amqp.ours-c50',
@@ -210,6 +251,7 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
         ? tsxCommand('peers/bullmq.ts', ['publish', queue, String(item.n - 1), 'bulk'])
         : tsxCommand('peers/ours.ts', ['publish', item.broker, queue, String(item.n - 1), 'batch']);
     await runChild(fill);
+    const receiver = item.eventsOf ? await listen(item.broker) : undefined;
     const [command, args] = item.worker(queue, item.n);
     const worker = startChild(command, args);
     try {
@@ -217,10 +259,53 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
       return done.rate as number;
     } finally {
       await worker.stop();
+      await receiver?.();
     }
   } finally {
     await cleanQueue(item.broker, queue);
   }
+}
+
+/**
+ * A receiver of the worker's events in this process, as Flower would be: a pattern subscription
+ * on Redis, a bound queue on RabbitMQ (events nobody listens to cost the broker less). Returns
+ * how to stop it.
+ */
+async function listen(broker: BrokerName): Promise<() => Promise<void>> {
+  const url = BROKERS[broker];
+  if (broker === 'redis') {
+    const subscriber = new Redis(url);
+    subscriber.on('pmessage', () => undefined);
+    const db = new URL(url).pathname.replace(/^\//, '') || '0';
+    await subscriber.psubscribe(`/${db}.celeryev/*`);
+    return async () => {
+      await subscriber.quit();
+    };
+  }
+  const connection = await amqp.connect(url);
+  const channel = await connection.createChannel();
+  await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
+  // Like a Celery receiver: an exclusive queue whose events live 5 s (event_queue_ttl).
+  const { queue } = await channel.assertQueue('', { exclusive: true, messageTtl: 5000 });
+  await channel.bindQueue(queue, 'celeryev', '#');
+  await channel.consume(queue, () => undefined, { noAck: true });
+  return async () => {
+    await connection.close();
+  };
+}
+
+/** Measures `base` and `withEvents` run by run, alternating: one figure each. */
+async function measurePair(base: DrainCase, withEvents: DrainCase): Promise<Figure[]> {
+  const samples: [number[], number[]] = [[], []];
+  for (let run = 0; run < RUNS; run++) {
+    samples[0].push(await drainOnce(base, run));
+    samples[1].push(await drainOnce(withEvents, run));
+  }
+  return Promise.all(
+    [base, withEvents].map(({ worker: _worker, eventsOf: _of, ...figure }, index) =>
+      measure({ ...figure, unit: 'msg/s' }, async (run) => samples[index]?.[run] ?? Number.NaN),
+    ),
+  );
 }
 
 /** `drain.ts [filter]`: only the cases whose id contains the filter. */
@@ -229,6 +314,12 @@ await runScript('drain', async (add) => {
   await createVhost();
   for (const item of DRAIN_CASES) {
     if (only && !item.id.includes(only)) continue;
+    if (item.eventsOf) continue;
+    const withEvents = DRAIN_CASES.find((other) => other.eventsOf === item.id);
+    if (withEvents) {
+      for (const figure of await measurePair(item, withEvents)) await add(figure);
+      continue;
+    }
     const { worker: _worker, ...figure } = item;
     await add(measure({ ...figure, unit: 'msg/s' }, (run) => drainOnce(item, run)));
   }

@@ -29,6 +29,10 @@ export type {
 } from './brokers/broker.js';
 export { type CreateBrokerOptions, createBroker } from './brokers/create-broker.js';
 export {
+  type CreateEventDispatcherOptions,
+  createEventDispatcher,
+} from './brokers/create-event-dispatcher.js';
+export {
   RedisResultBackend,
   type RedisResultBackendOptions,
   redisResultBackend,
@@ -50,7 +54,21 @@ export {
   type ResultBackendInput,
 } from './config/result-backend-config.js';
 export { AsyncResult, type GetOptions } from './core/async-result.js';
+export {
+  CELERY_EVENT_TYPES,
+  type CeleryEvent,
+  type CeleryEventType,
+  type EventDraft,
+} from './core/celery-events.js';
+export {
+  type EventDispatcher,
+  type EventStamp,
+  LamportClock,
+  type SendEventsOptions,
+  workerNodeName,
+} from './core/event-dispatcher.js';
 export * from './core/index.js';
+export { DEFAULT_ORIGIN } from './core/message.js';
 export {
   type EncodedException,
   type OutcomeRecord,
@@ -62,13 +80,37 @@ export {
   type TaskState,
 } from './core/result-backend.js';
 export {
+  ambientTraceContext,
+  runWithTraceContext,
+  SENT_HEADER,
+  TRACE_HEADERS,
+  type TraceContext,
+  type TraceHeader,
+  type TraceIds,
+  traceContextFromXRay,
+  traceContextOf,
+  traceIdsOf,
+  withTraceContext,
+} from './core/trace-context.js';
+export {
   type ChordSizeStore,
   createPublisher,
   type Publisher,
   type PublisherOptions,
   type SendTaskCall,
 } from './producer/publisher.js';
+export {
+  type AttemptInput,
+  type AttemptLevel,
+  type AttemptRecord,
+  attemptJsonLine,
+  attemptLevel,
+  attemptMessage,
+  attemptRecord,
+  ERROR_MESSAGE_MAX,
+} from './worker/attempt-log.js';
 export type { DispatchOptions } from './worker/dispatch.js';
 export type { DispatchOutcome, WorkerEvent } from './worker/events.js';
 export { type TaskExecutor, ThrottledError } from './worker/executor.js';
 export { runLocalWorker, runWorker, type WorkerOptions } from './worker/local-worker.js';
+export { PRESENCE_MODES, type PresenceMode } from './worker/worker-presence.js';

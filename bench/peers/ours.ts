@@ -6,20 +6,23 @@
  *                                                            (1000 a call), pipelined (batches,
  *                                                            4 calls in flight), eta<seconds>
  *                                                            (batches due that much later)
- *   ours.ts worker  <redis|amqp> <queue> <n> <concurrency>    the long-lived local worker:
+ *   ours.ts worker  <redis|amqp> <queue> <n> <concurrency> [events]
+ *                                                            the long-lived local worker:
  *                                                            drain n, or time publish → start
- *                                                            (n = 0: run until stopped)
+ *                                                            (n = 0: run until stopped);
+ *                                                            `events`: with Celery events on
  *   ours.ts send    <redis|amqp> <queue> <n> <intervalMs>    publish n, one every intervalMs
  *
  * Reports `ready`, then `result` (publishers, senders) or `first` / `done` (workers).
  */
 import { createBroker } from '../../src/brokers/create-broker.js';
+import { createEventDispatcher } from '../../src/brokers/create-event-dispatcher.js';
 import { createRegistry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
 import { runLocalWorker } from '../../src/worker/local-worker.js';
 import { BROKERS, type BrokerName, NOOP_TASK, nowMs, paced, report } from '../harness.js';
 
-const [command, brokerName, queue = 'bench.ours', nText = '1000', extra = ''] =
+const [command, brokerName, queue = 'bench.ours', nText = '1000', extra = '', flag = ''] =
   process.argv.slice(2);
 const n = Number(nText);
 const url = BROKERS[brokerName as BrokerName];
@@ -88,9 +91,11 @@ async function work(concurrency: number): Promise<void> {
   });
   // Connects (and on RabbitMQ declares the queue) before reporting ready.
   await broker.stats(queue);
+  const events = flag === 'events' ? createEventDispatcher(url) : null;
   const worker = runLocalWorker(broker, registry, {
     queues: [queue],
     concurrency,
+    events,
     signal: controller.signal,
     onOutcome: ({ outcome }) => {
       // Messages not due yet are parked (the delays benchmark); anything else is a bench bug.
@@ -112,6 +117,7 @@ async function work(concurrency: number): Promise<void> {
   });
   controller.abort();
   await worker;
+  await events?.close();
 }
 
 try {

@@ -40,6 +40,8 @@ export interface CliContext {
   readonly stdinIsTTY: boolean;
   /** Standard error is a terminal (progress may redraw one line). */
   readonly stderrIsTTY: boolean;
+  /** Standard output is a terminal (the worker prints human lines, else JSON). @defaultValue unknown */
+  readonly stdoutIsTTY?: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory relative `--app` paths are resolved from. */
   readonly cwd: string;
@@ -79,6 +81,7 @@ export function processContext(): CliContext {
     stderr: (text) => process.stderr.write(text),
     stdinIsTTY: process.stdin.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     env,
     cwd: process.cwd(),
     async prompt(question) {

@@ -23,7 +23,8 @@ import { localDispatcher, runAmazonMqFeeder } from './local-amazon-mq.js';
 import { type BannerFacts, bannerLines } from './local-banner.js';
 import { functionPrefix, type LocalOffline, routeCollector } from './local-offline.js';
 import { runLocalPoller } from './local-poller.js';
-import { describeBroker, formatWorkerEvent } from './output.js';
+import { chooseLogFormat, formatAttempt } from './log-format.js';
+import { describeBroker } from './output.js';
 
 /** Where serverless-offline listens: IPv4 loopback, so `localhost` and the SDK agree. */
 export const DEV_HOST = '127.0.0.1';
@@ -309,8 +310,9 @@ class DevSession {
   #startTransport(client: LambdaInvoker, resultBackend: RedisResultBackend | null): Promise<void> {
     const { app: registry, broker, choice, queues, service } = this.#parts;
     const context = this.#context;
+    const format = chooseLogFormat(undefined, context.env, context.stdoutIsTTY);
     const onOutcome = (event: WorkerEvent) =>
-      context.stdout(formatWorkerEvent(event, registry, new Date(context.now())));
+      context.stdout(formatAttempt(format, event, registry, new Date(context.now())));
     const warn = (message: string) => context.stderr(`[poller] ${message}\n`);
     if (choice.identity.kind === 'redis') {
       return runLocalPoller({

@@ -14,6 +14,7 @@
  * crash between publishing them and settling the message republishes the same ids
  * (at-least-once, never lost, and a result waiter sees one id). A signature naming a task nobody
  * here declares is sent anyway, to its own queue or the route's, as Celery's `send_task`.
+ * Continuations keep the finished message's trace context (`trace-context.ts`).
  */
 import { type ApplyOptions, applySignature, type ChordSize, type Expansion } from './canvas.js';
 import { DEAD_LETTER_REASONS, type DeadLetterReasonCode } from './dead-letter.js';
@@ -22,6 +23,7 @@ import type { JsonValue } from './json.js';
 import type { TaskMessage } from './message.js';
 import { parseSignature, type SignatureDict } from './signature.js';
 import type { TaskOutcome } from './task-outcome.js';
+import { traceContextOf, withTraceContext } from './trace-context.js';
 
 /** The messages to publish after a task, and chord sizes to store before them. */
 export interface Continuations {
@@ -112,8 +114,12 @@ export function continuationsFor(
     }
   }
   if (parts.length === 0) return NO_CONTINUATIONS;
+  // A workflow stays one trace: each continuation carries the finished message's context (its
+  // own, from a signature's `options.headers`, wins), and is dated for queue latency.
+  const trace = traceContextOf(message);
+  const sentAt = options.now ?? new Date();
   return {
-    messages: parts.flatMap((part) => part.messages),
+    messages: parts.flatMap((part) => part.messages).map((m) => withTraceContext(m, trace, sentAt)),
     chordSizes: parts.flatMap((part) => part.chordSizes),
   };
 }

@@ -133,6 +133,11 @@ export interface TaskCall {
   readonly groupIndex?: number | null;
   /** `reply_to` property (only Celery's rpc result backend reads it). @defaultValue none */
   readonly replyTo?: string | null;
+  /**
+   * Extra headers (Celery's `headers` option), e.g. a trace context; a header Celery writes
+   * itself always wins over one of these. @defaultValue none
+   */
+  readonly headers?: Readonly<Record<string, unknown>>;
 }
 
 /** Celery truncates `argsrepr`/`kwargsrepr` to this many characters. */
@@ -182,7 +187,7 @@ export function createTaskMessage(call: TaskCall, now: Date = new Date()): TaskM
     routingKey: call.queue,
     redelivered: false,
     protocol: 2,
-    extraHeaders: {},
+    extraHeaders: call.headers ?? {},
     rawBody: null,
   };
 }

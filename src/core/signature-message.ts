@@ -2,7 +2,7 @@
  * One plain signature → one task message, reading its Celery `options` the way Celery's
  * `send_task` and `amqp.as_task_v2` read them. Internal to `canvas.ts`.
  */
-import type { JsonObject, JsonValue } from './json.js';
+import { isPlainObject, type JsonObject, type JsonValue } from './json.js';
 import { createTaskMessage, type Embed, type TaskMessage } from './message.js';
 import type { SignatureDict } from './signature.js';
 import { parseCeleryTime } from './time.js';
@@ -75,6 +75,8 @@ export function messageForSignature(
       group: stringOption(o.group_id) ?? null,
       groupIndex: numberOption(o.group_index) ?? null,
       replyTo: stringOption(o.reply_to) ?? null,
+      // Celery's `send_task_message` merges `headers` into the header table (a trace context).
+      ...(isPlainObject(o.headers) ? { headers: o.headers } : {}),
     },
     now,
   );

@@ -25,6 +25,8 @@ import { dispatchBatch, type WorkerEvent } from '../worker/dispatch.js';
 import type { TaskExecutor } from '../worker/executor.js';
 import { deployedFunctionName } from './function-names.js';
 import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
+import { dispatchMetricsByDefault, type TaskMetricsSink } from './metrics.js';
+import { instrumentExecutor } from './metrics-executor.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** Options of {@link createAmazonMqDispatcher}. */
@@ -39,6 +41,11 @@ export interface AmazonMqDispatcherOptions {
   readonly maxInFlight?: number;
   /** Most messages per invoke (all of one task). @defaultValue 10 */
   readonly invokeBatchSize?: number;
+  /**
+   * Where the invoke metrics go, as CloudWatch EMF (`null`: nowhere).
+   * @defaultValue Powertools Metrics in Lambda, none elsewhere
+   */
+  readonly metrics?: TaskMetricsSink | null;
 }
 
 /** What the dispatcher answers: counts per outcome kind. */
@@ -50,13 +57,16 @@ export function createAmazonMqDispatcher(
   options: AmazonMqDispatcherOptions = {},
 ) {
   const { registry } = runtime;
-  const executor =
+  const invoker =
     options.executor ??
     lambdaExecutor({
       functionName: (task) => deployedFunctionName(registry, task),
       batchSize: options.invokeBatchSize ?? 10,
       ...(options.client ? { client: options.client } : {}),
     });
+  const metrics = options.metrics !== undefined ? options.metrics : dispatchMetricsByDefault();
+  const instrumented = metrics ? instrumentExecutor(invoker, metrics) : null;
+  const executor = instrumented ?? invoker;
   const dispatch = async (
     event: RmqEvent,
     _context: unknown,
@@ -79,7 +89,10 @@ export function createAmazonMqDispatcher(
       // back through the delay levels, due at once, so the batch is still answered settled.
       signal,
       resultBackend: runtime.resultBackend?.() ?? null,
+      events: runtime.events?.() ?? null,
       ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+    }).finally(() => {
+      instrumented?.flush();
     });
     const counts: DispatcherResult = {};
     for (const { outcome } of events) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;

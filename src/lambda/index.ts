@@ -25,6 +25,7 @@ export {
   rabbitMqOnceStore,
 } from '../brokers/rabbitmq/rabbitmq-once-store.js';
 export { type RedisOnceStoreOptions, redisOnceStore } from '../brokers/redis/redis-once-store.js';
+export { CELERY_EVENTS_ENV, celeryEventsFromEnv } from '../config/events-config.js';
 export type { CallInput, PublishResult } from '../producer/publish-call.js';
 export {
   type AmazonMqDispatcherOptions,
@@ -42,6 +43,24 @@ export {
 export type { RelayStop } from './drain-relay.js';
 export { taskFunctionKey } from './function-names.js';
 export type { LambdaInvoker } from './lambda-executor.js';
+export {
+  type AttemptLogger,
+  createLogger,
+  DEFAULT_SERVICE_NAME,
+  logAttempt,
+} from './logging.js';
+export {
+  createMetrics,
+  DEFAULT_METRICS_NAMESPACE,
+  publishAttemptMetrics,
+  TASK_METRICS,
+  type TaskMetricsSink,
+} from './metrics.js';
+export {
+  DISPATCH_METRICS,
+  type InstrumentedExecutor,
+  instrumentExecutor,
+} from './metrics-executor.js';
 export { createPollerHandler, type PollerOptions, type PollerResult } from './poller-handler.js';
 export {
   createHttpProducerHandler,

@@ -19,6 +19,8 @@ import {
 } from './drain-relay.js';
 import { deployedFunctionName } from './function-names.js';
 import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
+import { dispatchMetricsByDefault, type TaskMetricsSink } from './metrics.js';
+import { instrumentExecutor } from './metrics-executor.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** Options of {@link createPollerHandler}. */
@@ -46,6 +48,11 @@ export interface PollerOptions {
   readonly relay?: OnceStore | false;
   /** The schedule's interval, serverless.yml's `rate`. @defaultValue 60000 */
   readonly intervalMs?: number;
+  /**
+   * Where the invoke metrics go, as CloudWatch EMF (`null`: nowhere).
+   * @defaultValue Powertools Metrics in Lambda, none elsewhere
+   */
+  readonly metrics?: TaskMetricsSink | null;
 }
 
 /** What one drain did. */
@@ -60,6 +67,7 @@ export interface PollerResult {
 export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptions = {}) {
   const stopAt = options.stopTakingAtMs ?? 60_000;
   const intervalMs = options.intervalMs ?? POLLER_INTERVAL_MS;
+  const metrics = options.metrics !== undefined ? options.metrics : dispatchMetricsByDefault();
   // Built once per container, like the broker; it connects on first use and stays connected.
   const store =
     options.relay ??
@@ -91,9 +99,19 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
       }
       let settled = 0;
       let released = 0;
+      const invoker = lambdaExecutor({
+        functionName: (task) => deployedFunctionName(registry, task),
+        batchSize: options.invokeBatchSize ?? 10,
+        ...(options.client ? { client: options.client } : {}),
+      });
+      const instrumented = metrics ? instrumentExecutor(invoker, metrics) : null;
+      const executor = instrumented ?? invoker;
       try {
         await runWorker(runtime.broker(), registry, {
           resultBackend: runtime.resultBackend?.() ?? null,
+          // The environment is the worker: online at its cold start, beating while it drains.
+          events: runtime.events?.() ?? null,
+          presence: 'invocation',
           // middy aborts this just before the Lambda timeout: stop taking, settle what is held.
           signal,
           queues: options.queues ?? registry.queues.map((queue) => queue.name),
@@ -101,11 +119,7 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
           // One wave of invokes read ahead: when a wave of equal tasks ends together, the next
           // starts at once instead of after a settle and a receive of a thousand messages.
           prefetchMultiplier: 2,
-          executor: lambdaExecutor({
-            functionName: (task) => deployedFunctionName(registry, task),
-            batchSize: options.invokeBatchSize ?? 10,
-            ...(options.client ? { client: options.client } : {}),
-          }),
+          executor,
           keepTaking: relay ? relay.keepTaking : () => !hardStop(),
           onOutcome: ({ outcome }) => {
             if (outcome.kind === 'released') released++;
@@ -115,6 +129,7 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
       } finally {
         // A timer left running would fire in the next invocation of this warm container.
         relay?.stop();
+        instrumented?.flush();
       }
       return { settled, released, stopped: relay?.stoppedBecause() ?? 'hard stop' };
     },

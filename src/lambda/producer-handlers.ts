@@ -17,6 +17,7 @@ import {
   type TaskState,
 } from '../core/result-backend.js';
 import { type PublishResult, publishCall } from '../producer/publish-call.js';
+import { type SentAnnouncer, sentAnnouncer } from '../producer/sent-events.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** Largest HTTP body accepted, in bytes. */
@@ -57,6 +58,7 @@ export function createHttpProducerHandler(
   runtime: LambdaRuntime,
   options: HttpProducerOptions = {},
 ) {
+  const announce = announcerOf(runtime);
   return middy(
     async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
       // The HTTP API sends both routes here; a GET can only be the result route.
@@ -90,7 +92,9 @@ export function createHttpProducerHandler(
         // A malformed escape (`%E0%A4`) names no task; decodeURIComponent would throw a URIError.
         return json(404, { error: `unregistered task: ${name}` });
       }
-      return toHttp(await publishCall(runtime.registry, runtime.broker(), task, input));
+      return toHttp(
+        await publishCall(runtime.registry, runtime.broker(), task, input, undefined, announce()),
+      );
     },
   );
 }
@@ -103,6 +107,7 @@ export interface InvokeProducerEvent {
 
 /** Builds the direct-invoke handler: `{ task, args?, kwargs?, countdown?, … }` → {@link PublishResult}. */
 export function createInvokeProducerHandler(runtime: LambdaRuntime) {
+  const announce = announcerOf(runtime);
   return middy(async (event: InvokeProducerEvent): Promise<PublishResult> => {
     const { task, ...call } = event ?? {};
     if (typeof task !== 'string' || task === '') {
@@ -112,7 +117,7 @@ export function createInvokeProducerHandler(runtime: LambdaRuntime) {
         issues: [{ path: 'task', message: 'required: the task name' }],
       };
     }
-    return publishCall(runtime.registry, runtime.broker(), task, call);
+    return publishCall(runtime.registry, runtime.broker(), task, call, undefined, announce());
   });
 }
 
@@ -173,5 +178,17 @@ export function json(statusCode: number, body: unknown): APIGatewayProxyStructur
     statusCode,
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
+  };
+}
+
+/**
+ * `task-sent` for what a producer publishes, when the runtime has events on; built at the first
+ * call, where the runtime reads its configuration, and kept for the environment's life.
+ */
+function announcerOf(runtime: LambdaRuntime): () => SentAnnouncer {
+  let announce: SentAnnouncer | undefined;
+  return () => {
+    announce ??= sentAnnouncer(runtime.events?.() ?? null);
+    return announce;
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/create-broker.js';
+import { createEventDispatcher } from '../brokers/create-event-dispatcher.js';
 import { createResultBackend } from '../brokers/create-result-backend.js';
 import type { RedisResultBackend } from '../brokers/redis/redis-result-backend.js';
 import {
@@ -12,12 +13,14 @@ import {
   DEFAULT_BROKER_URL,
   redisTransportOptions,
 } from '../config/broker-config.js';
+import { celeryEventsFromEnv } from '../config/events-config.js';
 import {
   type ResultBackendInput,
   resultBackendConfigFromEnv,
 } from '../config/result-backend-config.js';
 import { routeFor } from '../core/canvas.js';
 import { InvalidConfigError } from '../core/errors.js';
+import type { EventDispatcher } from '../core/event-dispatcher.js';
 import type { Registry } from '../core/registry.js';
 
 /** An app's registry and broker, as its Lambda functions see them. */
@@ -30,6 +33,11 @@ export interface LambdaRuntime {
    * (then nothing is stored and no Redis client is loaded for it).
    */
   resultBackend?(): RedisResultBackend | null;
+  /**
+   * The Celery event dispatcher, created on first call beside the broker (same broker, its own
+   * connection, opened at the first send) and reused; `null` when events are off.
+   */
+  events?(): EventDispatcher | null;
 }
 
 /** Options of {@link createRuntime}. */
@@ -45,6 +53,13 @@ export interface RuntimeOptions {
    * @defaultValue `RESULT_BACKEND`, else none
    */
   readonly resultBackend?: ResultBackendInput | null;
+  /**
+   * Send Celery events (Celery's `worker_send_task_events`): the poller and the Amazon MQ
+   * dispatcher announce every task they run, and their environment's presence. Off costs
+   * nothing: no dispatcher, no connection. @defaultValue `CELERY_EVENTS` (see
+   * {@link celeryEventsFromEnv}), else false
+   */
+  readonly events?: boolean;
 }
 
 /**
@@ -56,6 +71,11 @@ export interface RuntimeOptions {
 export function createRuntime(options: RuntimeOptions): LambdaRuntime {
   let broker: Broker | undefined;
   let backend: RedisResultBackend | null | undefined;
+  let events: EventDispatcher | null | undefined;
+  const brokerConfig = () =>
+    typeof options.broker === 'function'
+      ? options.broker()
+      : (options.broker ?? brokerConfigFromEnv());
   return {
     registry: options.registry,
     resultBackend() {
@@ -70,14 +90,15 @@ export function createRuntime(options: RuntimeOptions): LambdaRuntime {
       return backend;
     },
     broker() {
-      if (!broker) {
-        const config =
-          typeof options.broker === 'function'
-            ? options.broker()
-            : (options.broker ?? brokerConfigFromEnv());
-        broker = createBroker(config, { queues: options.registry.queues });
-      }
+      broker ??= createBroker(brokerConfig(), { queues: options.registry.queues });
       return broker;
+    },
+    events() {
+      if (events === undefined) {
+        const on = options.events ?? celeryEventsFromEnv();
+        events = on ? createEventDispatcher(brokerConfig()) : null;
+      }
+      return events;
     },
   };
 }

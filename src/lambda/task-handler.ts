@@ -8,6 +8,8 @@
  * stays under Lambda's 6 MB).
  */
 import { setMaxListeners } from 'node:events';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { deadLetterForDecodeFailure, deadLetterReason } from '../core/dead-letter.js';
@@ -16,7 +18,11 @@ import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
 import { runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
-import { decodeDelivery, type RawDelivery } from '../core/wire.js';
+import { runWithTraceContext, traceContextOf } from '../core/trace-context.js';
+import { type DecodeResult, decodeDelivery, type RawDelivery } from '../core/wire.js';
+import { type AttemptRecord, attemptRecord } from '../worker/attempt-log.js';
+import { createLogger, logAttempt } from './logging.js';
+import { createMetrics, publishAttemptMetrics, type TaskMetricsSink } from './metrics.js';
 
 /** What the dispatcher sends a task function. */
 export interface TaskInvocation {
@@ -49,6 +55,17 @@ export interface TaskHandlerOptions {
    * when `custom.celery.resultBackend` is), else false
    */
   readonly results?: boolean;
+  /**
+   * Where the line per attempt goes (`null`: nowhere). Under serverless-offline (`IS_OFFLINE`)
+   * the dispatcher prints each attempt's line, so the function writes none.
+   * @defaultValue a Powertools Logger ({@link createLogger}), or `null` under serverless-offline
+   */
+  readonly logger?: Logger | null;
+  /**
+   * Where task metrics go, as CloudWatch EMF (`null`: nowhere).
+   * @defaultValue Powertools Metrics ({@link createMetrics}), or `null` under serverless-offline
+   */
+  readonly metrics?: TaskMetricsSink | null;
 }
 
 /**
@@ -72,6 +89,10 @@ export function createTaskHandler(
   const store = options.store;
   // Only whether it is set matters here: the function stores nothing, its dispatcher does.
   const results = options.results ?? Boolean(process.env.RESULT_BACKEND?.trim());
+  const offline = process.env.IS_OFFLINE === 'true';
+  const logger = options.logger !== undefined ? options.logger : offline ? null : createLogger();
+  const metrics =
+    options.metrics !== undefined ? options.metrics : offline ? null : createMetrics();
   if ((atMostOnce || idempotent) && !store) {
     const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
     throw new InvalidConfigError(`task ${task}`, [
@@ -82,37 +103,57 @@ export function createTaskHandler(
     ]);
   }
 
-  const runAll = (
+  const runAll = async (
     event: TaskInvocation,
     remainingTimeMs: () => number,
     signal: AbortSignal,
-  ): Promise<TaskOutcome[]> =>
-    Promise.all(
+  ): Promise<TaskOutcome[]> => {
+    const records: AttemptRecord[] = [];
+    const outcomes = await Promise.all(
       (event.messages ?? []).map(async (raw): Promise<TaskOutcome> => {
         const decoded = decodeDelivery(raw);
-        if (!decoded.ok) {
-          return { kind: 'dead', reason: deadLetterForDecodeFailure(decoded), durationMs: 0 };
-        }
-        const message = decoded.message;
-        if (!names.has(message.task)) {
-          const detail = `message for task ${message.task} reached the function of ${task}`;
-          return {
-            kind: 'dead',
-            reason: deadLetterReason(message, 'unknownTask', detail),
-            durationMs: 0,
-          };
-        }
-        return toTaskOutcome(
-          await runMessage(registry, message, {
-            remainingTimeMs,
-            signal,
-            keepResults: results,
-            results,
-            ...(store ? { store } : {}),
-          }),
+        const outcome = await runOne(decoded, remainingTimeMs, signal);
+        // The queue is the routing key: Celery's default exchange routes by queue name.
+        const input = { queue: raw.routingKey, delivery: { result: decoded }, outcome };
+        const settledAt = new Date();
+        records.push(
+          logger ? logAttempt(logger, input, settledAt) : attemptRecord(input, settledAt),
         );
+        return outcome;
       }),
     );
+    if (metrics) publishAttemptMetrics(metrics, records);
+    return outcomes;
+  };
+
+  const runOne = async (
+    decoded: DecodeResult,
+    remainingTimeMs: () => number,
+    signal: AbortSignal,
+  ): Promise<TaskOutcome> => {
+    if (!decoded.ok) {
+      return { kind: 'dead', reason: deadLetterForDecodeFailure(decoded), durationMs: 0 };
+    }
+    const message = decoded.message;
+    if (!names.has(message.task)) {
+      const detail = `message for task ${message.task} reached the function of ${task}`;
+      return {
+        kind: 'dead',
+        reason: deadLetterReason(message, 'unknownTask', detail),
+        durationMs: 0,
+      };
+    }
+    const run = () =>
+      runMessage(registry, message, {
+        remainingTimeMs,
+        signal,
+        keepResults: results,
+        results,
+        ...(store ? { store } : {}),
+      });
+    // What the task publishes stays in the trace its message came with.
+    return toTaskOutcome(await runWithTraceContext(traceContextOf(message), run));
+  };
 
   const runBatch = async (
     event: TaskInvocation,
@@ -135,5 +176,7 @@ export function createTaskHandler(
     }
   };
 
-  return middy(runBatch, { timeoutEarlyInMillis: Math.max(5, margin / 2) });
+  const handler = middy(runBatch, { timeoutEarlyInMillis: Math.max(5, margin / 2) });
+  // Adds cold_start, function_request_id and the X-Ray trace id to every line of the invocation.
+  return logger ? handler.use(injectLambdaContext(logger, { resetKeys: true })) : handler;
 }

@@ -14,7 +14,10 @@ import {
 import { isPlainObject } from '../core/json.js';
 import type { Registry } from '../core/registry.js';
 import type { Task, TaskCallInput } from '../core/task.js';
+import { ambientTraceContext, type TraceContext } from '../core/trace-context.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
+import type { SentAnnouncer } from './sent-events.js';
+import { stampMessages } from './stamp.js';
 
 /** The call as a client sends it. Times are ISO 8601 strings; durations are seconds. */
 export const callInputSchema = z.strictObject({
@@ -37,14 +40,21 @@ export type PublishResult =
   | { readonly status: 404 | 413 | 503; readonly error: string };
 
 /**
- * Validates `input` against the call schema and the task's own schemas, then publishes it.
- * Never throws for bad input or an unreachable broker: the result says what went wrong.
+ * Validates `input` against the call schema and the task's own schemas, then publishes it with
+ * the current trace context recorded. Never throws for bad input or an unreachable broker: the
+ * result says what went wrong.
+ *
+ * @param traceContext - the context to record @defaultValue {@link ambientTraceContext}
+ * @param announce - sends `task-sent` for the published message (`sentAnnouncer`), never
+ *   failing the call @defaultValue none
  */
 export async function publishCall(
   registry: Registry,
   broker: Broker,
   taskName: string,
   input: unknown,
+  traceContext: () => TraceContext = () => ambientTraceContext(),
+  announce?: SentAnnouncer,
 ): Promise<PublishResult> {
   const lookup = registry.lookup(taskName);
   if (lookup.kind === 'unregistered') return { status: 404, error: lookup.error.message };
@@ -71,12 +81,14 @@ export async function publishCall(
     if (error instanceof PayloadTooLargeError) return { status: 413, error: error.message };
     throw error;
   }
+  const stamped = stampMessages([message], traceContext());
   try {
-    await broker.publish([message]);
+    await broker.publish(stamped);
   } catch (error) {
     if (error instanceof BrokerError) return { status: 503, error: error.message };
     throw error;
   }
+  await announce?.(stamped);
   return { status: 202, id: message.id, task: message.task };
 }
 

@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { Broker } from '../brokers/broker.js';
 import { applySignature, type ChordSize, needsResultBackend, routeFor } from '../core/canvas.js';
 import { InvalidArgumentsError, InvalidConfigError } from '../core/errors.js';
+import type { EventDispatcher } from '../core/event-dispatcher.js';
 import { DEFAULT_MAX_BODY_BYTES, type JsonObject, type JsonValue } from '../core/json.js';
+import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { celeryOptions, type SignatureDict, signatureOptionIssues } from '../core/signature.js';
 import {
@@ -22,6 +24,9 @@ import {
   type TaskSignatureInput,
 } from '../core/task.js';
 import { buildCallMessage } from '../core/task-call.js';
+import { ambientTraceContext, type TraceContext } from '../core/trace-context.js';
+import { sentAnnouncer } from './sent-events.js';
+import { stampMessages } from './stamp.js';
 
 /** A call of a task by name: Celery's `send_task` arguments. */
 export interface SendTaskCall
@@ -52,6 +57,22 @@ export interface PublisherOptions {
    * @defaultValue none: a name without a `queue` goes to `celery`, as in a Celery app without routes
    */
   readonly registry?: Registry;
+  /**
+   * The trace context recorded on every message published (W3C `traceparent`, `X-Amzn-Trace-Id`,
+   * Sentry's headers), read at each publish: give the active span's, e.g. from OpenTelemetry's
+   * `propagation.inject`. @defaultValue {@link ambientTraceContext}: the running task's, else the
+   * Lambda invocation's trace (`_X_AMZN_TRACE_ID`), else none
+   */
+  readonly traceContext?: () => TraceContext;
+  /**
+   * Where `task-sent` events go (Celery's `task_send_sent_event`), one per published message,
+   * once the broker has them. A failed send is logged (once per burst) and never fails the
+   * publish. Give it the producer's node name, as Celery's clients send as `gen<pid>@<host>`:
+   * `createEventDispatcher(url, { hostname: DEFAULT_ORIGIN })`. @defaultValue none: no event
+   */
+  readonly events?: EventDispatcher | null;
+  /** Where a failed `task-sent` is reported. @defaultValue console */
+  readonly logger?: { warn(message: string): void };
 }
 
 /** Publishes calls of declared tasks, canvases, and tasks by name. */
@@ -102,6 +123,13 @@ export interface Publisher {
  */
 export function createPublisher(broker: Broker, options: PublisherOptions = {}): Publisher {
   const route = options.registry ? routeFor(options.registry) : () => DEFAULT_QUEUE;
+  const traceContext = options.traceContext ?? (() => ambientTraceContext());
+  const announce = sentAnnouncer(options.events, options.logger);
+  const publish = async (messages: readonly TaskMessage[]) => {
+    const stamped = stampMessages(messages, traceContext());
+    await broker.publish(stamped);
+    await announce(stamped);
+  };
 
   const applyCanvas = async (sig: SignatureDict, call: TaskSignatureInput = {}) => {
     const { args = [], kwargs = {}, ...rest } = call;
@@ -122,14 +150,14 @@ export function createPublisher(broker: Broker, options: PublisherOptions = {}):
     // Celery sets a chord's size before its last header message; before the first is simpler
     // and as safe (a part finishing early only reads the size).
     if (expansion.chordSizes.length > 0) await backend?.setChordSize(expansion.chordSizes);
-    await broker.publish(expansion.messages);
+    await publish(expansion.messages);
     return expansion.id;
   };
 
   const applyAsync = (async (target: Task | SignatureDict, call = {}) => {
     if (isTask(target)) {
       const message = target.createMessage(call as TaskCallInput<KwargsSchema, ArgsSchema>);
-      await broker.publish([message]);
+      await publish([message]);
       return message.id;
     }
     return applyCanvas(target, call as TaskSignatureInput);
@@ -151,7 +179,7 @@ export function createPublisher(broker: Broker, options: PublisherOptions = {}):
             [],
             new Date(),
           );
-    await broker.publish([message]);
+    await publish([message]);
     return message.id;
   };
 

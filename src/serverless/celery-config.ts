@@ -161,6 +161,12 @@ export const celeryConfigSchema = z.strictObject({
     ),
   ),
   /**
+   * Celery events (`CELERY_EVENTS=true` in every function): the poller and the dispatcher send
+   * `task-*` and `worker-*` events that Flower and `celery events` read, on the broker.
+   * @defaultValue false: none are sent, no connection is opened for them
+   */
+  events: z._default(flag, false),
+  /**
    * Days CloudWatch keeps each generated function's logs.
    * @defaultValue `provider.logRetentionInDays` if set, else 30
    */

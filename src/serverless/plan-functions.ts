@@ -153,6 +153,7 @@ export function planFunctions(
   // Task functions only need to know it is set (they return results); the poller and the
   // dispatcher store them.
   if (config.resultBackend !== undefined) environment.RESULT_BACKEND = config.resultBackend;
+  if (config.events) environment.CELERY_EVENTS = 'true';
   return {
     prefix,
     frameworkPrefix,

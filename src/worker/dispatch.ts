@@ -5,10 +5,13 @@
  * spending a task retry, up to a poison cap, then dead-letters them.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
+import type { EventDispatcher } from '../core/event-dispatcher.js';
 import type { Registry } from '../core/registry.js';
+import { EventSender } from './event-sender.js';
 import type { WorkerEvent } from './events.js';
 import type { TaskExecutor } from './executor.js';
 import { DispatchFlow, type FlowBackend } from './flow.js';
+import { type PresenceMode, startPresence } from './worker-presence.js';
 
 /** Options shared by {@link dispatchBatch} and the worker loop. */
 export interface DispatchOptions {
@@ -24,6 +27,19 @@ export interface DispatchOptions {
    * admission. @defaultValue none
    */
   readonly resultBackend?: FlowBackend | null;
+  /**
+   * Where Celery events are sent (Celery's `worker_send_task_events`, `-E`): each message's
+   * `task-received`, `task-started` and outcome, and the worker's presence. Sending never delays
+   * or fails a settlement; a failed send is logged once per burst. @defaultValue none: no event
+   * is built
+   */
+  readonly events?: EventDispatcher | null;
+  /**
+   * With `events`: `process` for a long-lived worker (online, heartbeats, offline at the end),
+   * `invocation` for a Lambda environment (online at its first call, heartbeats, never offline).
+   * @defaultValue `process` for the worker loop, `invocation` for {@link dispatchBatch}
+   */
+  readonly presence?: PresenceMode;
 }
 
 /** Options of {@link dispatchBatch}. */
@@ -53,6 +69,8 @@ export async function dispatchBatch(
   options: DispatchBatchOptions = {},
 ): Promise<WorkerEvent[]> {
   const events: WorkerEvent[] = [];
+  const logger = options.logger ?? console;
+  const sender = options.events ? EventSender.of(options.events, logger) : undefined;
   const flow = new DispatchFlow(broker, registry, executor, {
     slots: options.maxInFlight ?? 100,
     readAhead: 0,
@@ -62,17 +80,21 @@ export async function dispatchBatch(
       events.push(event);
       options.onOutcome?.(event);
     },
-    logger: options.logger ?? console,
+    logger,
     resultBackend: options.resultBackend,
+    events: sender,
   });
   const release = () => flow.releaseWaiting();
   options.signal?.addEventListener('abort', release, { once: true });
+  const presence = sender && startPresence(sender, { mode: options.presence ?? 'invocation' });
   try {
     flow.accept(deliveries);
     if (options.signal?.aborted) release();
     await flow.idle();
   } finally {
     options.signal?.removeEventListener('abort', release);
+    // Sent before returning: a Lambda environment is frozen once its handler returns.
+    await presence?.();
   }
   const failure = flow.takeSettleError();
   if (failure) throw failure;

@@ -9,6 +9,7 @@ import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { type RunOptions, runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
+import { runWithTraceContext, traceContextOf } from '../core/trace-context.js';
 
 /** Runs messages of one task, `batchSize` at most per call. */
 export interface TaskExecutor {
@@ -51,7 +52,12 @@ export function localExecutor(registry: Registry, runOptions: RunOptions = {}): 
     execute: (_task, messages) =>
       Promise.all(
         messages.map(async (message) =>
-          toTaskOutcome(await runMessage(registry, message, options)),
+          // What the task publishes stays in the trace its message came with.
+          toTaskOutcome(
+            await runWithTraceContext(traceContextOf(message), () =>
+              runMessage(registry, message, options),
+            ),
+          ),
         ),
       ),
   };

@@ -2,7 +2,8 @@
  * The settling side of a {@link DispatchFlow}: how each held message's outcome becomes a
  * {@link Settlement} (a task's outcome, a failed execution, a release, an undecodable message),
  * and the {@link SettleQueue} that performs their effects and hands them to the broker. The flow
- * decides *when* a message is settled; this decides *how*, and reports it.
+ * decides *when* a message is settled; this decides *how*, and reports it (and, with Celery
+ * events on, announces it: after the broker has it, so an event never delays a settlement).
  */
 import type { Broker, Delivery } from '../brokers/broker.js';
 import { routeFor } from '../core/canvas.js';
@@ -20,8 +21,10 @@ import {
 import type { TaskOutcome } from '../core/task-outcome.js';
 import type { DecodeFailure } from '../core/wire.js';
 import { type EffectsBackend, requeueAfterEffects } from './effects.js';
+import type { EventSender } from './event-sender.js';
 import type { DispatchOutcome, WorkerEvent } from './events.js';
 import { SettleQueue } from './settle-queue.js';
+import { outcomeEvents } from './task-events.js';
 
 /** A held message the flow has admitted. */
 export interface HeldItem {
@@ -36,6 +39,8 @@ export interface FlowSettlerOptions {
   readonly onOutcome?: ((event: WorkerEvent) => void) | undefined;
   readonly logger: { warn(message: string): void };
   readonly resultBackend?: EffectsBackend | null | undefined;
+  /** Where Celery events go; absent: none are built. */
+  readonly events?: EventSender | undefined;
 }
 
 /**
@@ -69,7 +74,10 @@ export class FlowSettler {
       (entries, error) => {
         // Waiters the flow wakes resume after these reports (promise callbacks run later).
         onSettled(entries.length, error);
-        if (!error) for (const { tag } of entries) this.#report(tag);
+        if (error) return;
+        for (const { tag } of entries) this.#report(tag);
+        // Refused settlements stay with the broker and run again: only these are announced.
+        options.events?.push(entries.flatMap(({ tag }) => eventsOf(tag)));
       },
       {
         backend: options.resultBackend,
@@ -151,6 +159,10 @@ export class FlowSettler {
       this.#options.logger.warn(`worker: onOutcome threw: ${toError(error).message}`);
     }
   }
+}
+
+function eventsOf({ delivery, outcome }: WorkerEvent) {
+  return delivery.result.ok ? outcomeEvents(delivery.result.message, outcome) : [];
 }
 
 function ignoresResult(registry: Registry, task: string): boolean {

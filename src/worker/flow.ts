@@ -18,6 +18,9 @@
  * state stored before its execution begins, and awaited: the final state, stored only after the
  * execution, can never be overtaken by it. How messages are settled is in `flow-settler.ts`;
  * how many executions run at once, in `concurrency-limit.ts`.
+ *
+ * With Celery events on, the flow tells them for every way a task runs: `task-received` at
+ * admission, `task-started` as its execution starts, its outcome's once settled (`task-events.ts`).
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import { admitMessage } from '../core/admit.js';
@@ -28,9 +31,11 @@ import { tracksStarted } from '../core/result-meta.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { EffectsBackend } from './effects.js';
+import type { EventSender } from './event-sender.js';
 import type { WorkerEvent } from './events.js';
 import { isThrottled, type TaskExecutor } from './executor.js';
 import { FlowSettler, type HeldItem } from './flow-settler.js';
+import { announcesReceipt } from './task-events.js';
 
 /** The result backend as the flow uses it: effects, and the STARTED state when it can. */
 export interface FlowBackend extends EffectsBackend {
@@ -57,6 +62,8 @@ export interface FlowOptions {
    * continuations are dead-lettered at admission.
    */
   readonly resultBackend?: FlowBackend | null | undefined;
+  /** Where Celery events go; absent: none are built. */
+  readonly events?: EventSender | undefined;
 }
 
 interface Item extends HeldItem {
@@ -132,6 +139,8 @@ export class DispatchFlow {
     const now = this.#options.now();
     const backend = this.#options.resultBackend;
     const trackByDefault = backend?.config?.trackStarted ?? false;
+    const { events } = this.#options;
+    const received: TaskMessage[] = [];
     for (const delivery of deliveries) {
       this.#held++;
       const { result } = delivery;
@@ -141,8 +150,10 @@ export class DispatchFlow {
       }
       const message = result.message;
       const admission = admitMessage(this.#registry, message, now, { results: Boolean(backend) });
+      const outcome = admission.kind === 'settle' ? toTaskOutcome(admission.outcome) : undefined;
+      if (events && announcesReceipt(outcome)) received.push(message);
       if (admission.kind === 'settle') {
-        this.#settler.outcome({ delivery, message }, toTaskOutcome(admission.outcome));
+        this.#settler.outcome({ delivery, message }, outcome as TaskOutcome);
         continue;
       }
       // Decided here, where the task is known; no marker, no STARTED (and no round trip).
@@ -151,6 +162,7 @@ export class DispatchFlow {
         tracksStarted(admission.task.options, message, trackByDefault);
       this.#enqueue({ delivery, message, started });
     }
+    events?.received(received);
     this.#pump();
   }
 
@@ -213,6 +225,7 @@ export class DispatchFlow {
   async #run(execution: Execution): Promise<void> {
     this.#running++;
     const messages = execution.items.map((item) => item.message);
+    this.#options.events?.started(messages);
     let outcomes: readonly TaskOutcome[] | undefined;
     let failure: Error | undefined;
     try {
@@ -229,6 +242,7 @@ export class DispatchFlow {
       failure = toError(error);
     }
     this.#running--;
+    this.#options.events?.ended(messages.length);
     if (failure && isThrottled(failure)) {
       this.#throttled(execution);
     } else {

@@ -11,8 +11,10 @@
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
 import type { Registry } from '../core/registry.js';
 import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
+import { EventSender } from './event-sender.js';
 import { localExecutor, type TaskExecutor } from './executor.js';
 import { DispatchFlow } from './flow.js';
+import { startPresence } from './worker-presence.js';
 
 /** Most delayed messages moved per `promoteDue` call. */
 const PROMOTE_BATCH = 1000;
@@ -72,6 +74,7 @@ export async function runWorker(
   const logger = options.logger ?? console;
   const { signal } = options;
   const keepTaking = () => !signal?.aborted && (options.keepTaking?.() ?? true);
+  const sender = options.events ? EventSender.of(options.events, logger) : undefined;
   const flow = new DispatchFlow(broker, registry, executor, {
     slots,
     readAhead: Math.floor(
@@ -82,6 +85,7 @@ export async function runWorker(
     onOutcome: options.onOutcome,
     logger,
     resultBackend: options.resultBackend,
+    events: sender,
   });
   let lastRestore = 0;
   let turn = 0;
@@ -114,6 +118,7 @@ export async function runWorker(
   };
   const release = () => flow.releaseWaiting();
   signal?.addEventListener('abort', release, { once: true });
+  const presence = sender && startPresence(sender, { mode: options.presence ?? 'process' });
   try {
     while (keepTaking()) {
       await flow.waitForRoom(signal);
@@ -140,6 +145,8 @@ export async function runWorker(
     if (settleError) logger.warn(`worker: ${settleError.message}; left to the broker to restore`);
   } finally {
     signal?.removeEventListener('abort', release);
+    // Offline (or the last beat) after the last outcome's events, before returning.
+    await presence?.();
   }
 }
 
@@ -149,8 +156,12 @@ export function runLocalWorker(
   registry: Registry,
   options: WorkerOptions,
 ): Promise<void> {
-  // With a backend every result is kept (to be stored) and chord parts are admitted.
-  const run = options.resultBackend ? { keepResults: true, results: true } : {};
+  // With a backend every result is kept (to be stored) and chord parts are admitted; with events
+  // too, for `task-succeeded`'s result.
+  const run = {
+    ...(options.resultBackend ? { keepResults: true, results: true } : {}),
+    ...(options.events ? { keepResults: true } : {}),
+  };
   return runWorker(broker, registry, { ...options, executor: localExecutor(registry, run) });
 }
 

@@ -10,7 +10,13 @@ import { RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../../src/brokers/redis/redis-broker.js';
 import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import { createTestVhost, type TestVhost } from './rabbitmq.js';
-import { deleteQueueKeys, recordingLogger, redisUrl, uniqueQueue } from './redis.js';
+import {
+  deleteQueueKeys,
+  recordingLogger,
+  redisUrl,
+  startThrowawayRedis,
+  uniqueQueue,
+} from './redis.js';
 
 /** A raw message as a foreign producer would write it. */
 export interface RawMessage {
@@ -144,4 +150,24 @@ async function rabbitHarness(): Promise<BrokerHarness> {
       await vhost.remove();
     },
   };
+}
+
+/** A broker of a test file's own: a throw-away redis-server, or a throw-away vhost. */
+export interface TestBroker {
+  readonly url: string;
+  /** Stops the server, or removes the vhost. */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link TestBroker} of `kind`; `label` names the vhost. */
+export async function startTestBroker(
+  kind: 'redis' | 'rabbitmq',
+  label: string,
+): Promise<TestBroker> {
+  if (kind === 'rabbitmq') {
+    const vhost = await createTestVhost(label);
+    return { url: vhost.url, stop: () => vhost.remove() };
+  }
+  const redis = await startThrowawayRedis();
+  return { url: redis.url, stop: () => redis.stop() };
 }

@@ -275,7 +275,8 @@ export interface RunningCli {
 export function startCli(args: readonly string[], options: CliRunOptions = {}): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...options.env },
+    // The human lines these tests read; a pipe would otherwise get JSON (--log-format).
+    env: { LOG_FORMAT: 'text', ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

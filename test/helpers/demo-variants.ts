@@ -60,7 +60,10 @@ export const DEMO_VARIANTS = {
       elastiCache: 'true',
     },
   },
-  /** Production: ElastiCache in a VPC, its token in Secrets Manager, the VPC endpoints merged. */
+  /**
+   * Production: ElastiCache in a VPC, its token in Secrets Manager, the VPC endpoints, alarms and
+   * the dashboard merged, Celery events on.
+   */
   vpcSecret: {
     stage: 'prod',
     params: {
@@ -72,6 +75,9 @@ export const DEMO_VARIANTS = {
       vpcId: VPC_ID,
       vpcEndpoints: 'true',
       elastiCache: 'true',
+      alarms: 'true',
+      metricsNamespace: 'Shop',
+      celeryEvents: 'true',
     },
   },
 } as const satisfies Record<string, DemoVariant>;

@@ -39,7 +39,8 @@ export class NpmStart {
       // A group of its own, as a terminal's foreground job: `interrupt()` signals all of it.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env, FORCE_COLOR: '0' },
+      // LOG_FORMAT: the human lines these tests read; a pipe would otherwise get JSON.
+      env: { LOG_FORMAT: 'text', ...process.env, ...env, FORCE_COLOR: '0' },
     });
     const append = (chunk: Buffer) => {
       this.#output += chunk.toString('utf8');

@@ -33,7 +33,8 @@ export function npmFreeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEn
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD'),
   );
-  return { ...env, ...extra };
+  // LOG_FORMAT: the worker's human lines, which tests read from a pipe (else JSON).
+  return { LOG_FORMAT: 'text', ...env, ...extra };
 }
 
 /** Packs this repository into `destination` (building `dist/` first, as `prepack` does). */

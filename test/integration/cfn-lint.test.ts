@@ -128,7 +128,7 @@ describe('cfn-lint', () => {
     console.info(`${version}, ${name}: ${JSON.stringify(counts)} (all argued in ACCEPTED)`);
   });
 
-  it.each(['amazon-mq.yml', 'elasticache.yml', 'vpc-endpoints.yml'])(
+  it.each(['amazon-mq.yml', 'elasticache.yml', 'vpc-endpoints.yml', 'alarms.yml'])(
     'finds nothing at all in infra/%s on its own',
     async (fragment) => {
       const findings = await lint(path.join(ROOT, 'infra', fragment));

@@ -67,6 +67,27 @@ async function poll(
   return { result, calls: client.calls };
 }
 
+/** A metrics sink that keeps what each `publishStoredMetrics` would have written. */
+function recordingMetrics() {
+  const published: { dimensions: Record<string, string>; values: Record<string, number[]> }[] = [];
+  let dimensions: Record<string, string> = {};
+  let values: Record<string, number[]> = {};
+  return {
+    published,
+    addDimensions(added: Record<string, string>) {
+      dimensions = { ...dimensions, ...added };
+    },
+    addMetric(name: string, _unit: string, value: number) {
+      values[name] = [...(values[name] ?? []), value];
+    },
+    publishStoredMetrics() {
+      published.push({ dimensions, values });
+      dimensions = {};
+      values = {};
+    },
+  };
+}
+
 afterEach(async () => {
   for (const runtime of runtimes.splice(0)) await runtime.broker().close();
   await bench.cleanup();
@@ -84,12 +105,21 @@ describe('the Redis poller', () => {
     const stranger = createTaskMessage({ task: 'it.gone', queue });
     await runtime.broker().publish([...ok, bug, later, stranger]);
 
+    const metrics = recordingMetrics();
+
     // Act
-    const { result, calls } = await poll(runtime, 1_500);
+    const { result, calls } = await poll(runtime, 1_500, {}, { metrics });
 
     // Assess
     expect(result).toEqual({ settled: 6, released: 0, stopped: 'hard stop' });
     expect(calls.map((call) => call.functionName)).toEqual(['task-it-work']);
+    // One EMF object of the invokes, published before the handler answered.
+    expect(metrics.published).toEqual([
+      {
+        dimensions: { task: 'it.work', queue },
+        values: { Invokes: [1], MessagesPerInvoke: [4], InFlightInvokes: [1] },
+      },
+    ]);
     expect(new Set(calls[0]?.ids)).toEqual(new Set([...ok, bug].map((message) => message.id)));
     expect(await runtime.broker().stats(queue)).toEqual({
       queue,

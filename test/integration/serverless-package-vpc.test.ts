@@ -162,8 +162,19 @@ describe('osls package --stage prod, Redis in a VPC with its token in Secrets Ma
         BROKER_URL: `rediss://${VPC_REDIS_HOST}:6379/0`,
         BROKER_SECRET_ARN: VPC_SECRET_ARN,
         FUNCTION_PREFIX: PREFIX,
+        CELERY_EVENTS: 'true',
+        POWERTOOLS_METRICS_NAMESPACE: 'Shop',
       });
     }
+  });
+
+  it('merges the alarms and the dashboard on the metrics namespace of its params', () => {
+    const { Resources, Parameters } = service.template;
+    const alarms = resourcesOfType(service.template, 'AWS::CloudWatch::Alarm');
+
+    expect(Parameters).toMatchObject({ CeleryMetricsNamespace: { Default: 'Shop' } });
+    expect(alarms).toHaveLength(3);
+    expect(Resources.CeleryDashboard?.Type).toBe('AWS::CloudWatch::Dashboard');
   });
 
   it('lets every role manage the network interfaces and read exactly the broker’s secret', () => {

@@ -70,6 +70,10 @@ const SHARED_ENV = {
   BROKER_URL: 'redis://127.0.0.1:6379/0',
   FUNCTION_PREFIX: PREFIX,
   STORE_URL: 'redis://127.0.0.1:6379/0',
+  // serverless.yml's params serviceName, metricsNamespace and logLevel (Powertools).
+  POWERTOOLS_SERVICE_NAME: 'serverless-celery',
+  POWERTOOLS_METRICS_NAMESPACE: 'ServerlessCelery',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
 };
 /** The on-failure destination of the functions EventBridge invokes. */
 const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['CeleryScheduleFailureQueue', 'Arn'] };

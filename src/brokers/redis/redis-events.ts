@@ -23,9 +23,9 @@ import { connectRedis, redisFailure } from './redis-connection.js';
 
 /** The slice of an ioredis client the dispatcher calls. */
 export interface EventRedisClient {
-  publish(channel: string, message: string): Promise<number>;
+  publish(channel: string, message: string | Buffer): Promise<number>;
   pipeline(): {
-    publish(channel: string, message: string): unknown;
+    publish(channel: string, message: string | Buffer): unknown;
     exec(): Promise<[Error | null, unknown][] | null>;
   };
   quit(): Promise<unknown>;
@@ -157,9 +157,11 @@ function databaseOf(url: string): number {
  * `_inplace_augment_message`), keys in kombu's order; what Celery 5.2.6 and 5.6.3 publish for an
  * event (observed): base64 body, `delivery_mode` 1 (events are transient), priority 0.
  */
-function kombuEnvelope(message: EventMessage): string {
-  return JSON.stringify({
-    body: Buffer.from(message.body, 'utf8').toString('base64'),
+function kombuEnvelope(message: EventMessage): Buffer {
+  // Written into one buffer, the body spliced in as base64 (which needs no escaping): a string
+  // of a thousand events, escaped by JSON.stringify and copied again by ioredis into its
+  // command, was half of what events cost a worker (bench/drain.ts).
+  const rest = JSON.stringify({
     'content-encoding': 'utf-8',
     'content-type': 'application/json',
     headers: message.headers,
@@ -171,4 +173,13 @@ function kombuEnvelope(message: EventMessage): string {
       delivery_tag: crypto.randomUUID(),
     },
   });
+  const body = Buffer.from(message.body, 'utf8');
+  const head = '{"body":"';
+  const tail = `",${rest.slice(1)}`;
+  const bodyLength = Math.ceil(body.length / 3) * 4;
+  const out = Buffer.allocUnsafe(head.length + bodyLength + Buffer.byteLength(tail, 'utf8'));
+  let at = out.write(head, 0, 'latin1');
+  at += out.write(body.toString('base64'), at, 'latin1');
+  out.write(tail, at, 'utf8');
+  return out;
 }

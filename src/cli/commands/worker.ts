@@ -3,17 +3,21 @@
  * runs them in this process (`--invoke local`) or invokes each task's Lambda function
  * (`--invoke lambda`, what the `poller` function does every minute), settles every message from
  * its outcome and prints a line per settled message. SIGINT/SIGTERM: stop taking messages,
- * settle what is held, exit 0.
+ * settle what is held, exit 0. `--events` (`-E`, as Celery's) sends Celery events that Flower and
+ * `celery events` read.
  */
 import { type Command, Option } from 'commander';
+import { brokerKindOf } from '../../config/broker-config.js';
+import { brokerSecretArnOf } from '../../config/broker-secret.js';
+import type { EventDispatcher } from '../../core/event-dispatcher.js';
 import type { Registry } from '../../core/registry.js';
 import type { TaskExecutor } from '../../worker/executor.js';
 import { queuesOf } from '../app-loader.js';
 import { chooseBroker, withBroker } from '../broker-choice.js';
 import type { CliContext } from '../context.js';
 import { EXIT_CODES } from '../exit-codes.js';
+import { chooseLogFormat, formatAttempt, LOG_FORMATS } from '../log-format.js';
 import { type CommonOptions, nameList, positiveInteger, withCommonOptions } from '../options.js';
-import { formatWorkerEvent } from '../output.js';
 import { chooseResultBackend } from '../result-backend-choice.js';
 
 /** How tasks are run. */
@@ -39,6 +43,10 @@ export interface WorkerCommandOptions extends CommonOptions {
   readonly waitMs?: number;
   /** Where results are stored. @defaultValue the app runtime's, else `$RESULT_BACKEND`, else none */
   readonly resultBackend?: string;
+  /** Send Celery events (Celery's `-E`). @defaultValue false */
+  readonly events?: boolean;
+  /** The line per message. @defaultValue `$LOG_FORMAT`, else `text` on a terminal, `json` elsewhere */
+  readonly logFormat?: (typeof LOG_FORMATS)[number];
 }
 
 /** Adds `worker` to the program. */
@@ -95,6 +103,16 @@ export function registerWorker(
       '--result-backend <url>',
       "redis:// URL results are stored at, Celery's format (default: the app's, else $RESULT_BACKEND)",
     )
+    .option(
+      '-E, --events',
+      'send Celery events (task-*, worker-*) for Flower and `celery events` (Celery -E)',
+    )
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'line per message: text (people) or json (log collectors); default: $LOG_FORMAT, else text on a terminal, json elsewhere',
+      ).choices(LOG_FORMATS),
+    )
     .action(async (options: WorkerCommandOptions) => {
       done(await runWorkerCommand(context, options));
     });
@@ -110,8 +128,12 @@ export async function runWorkerCommand(
   const queues = queuesOf(context, app, options.queues);
   const invoke = options.invoke ?? 'local';
   const resultBackend = await chooseResultBackend(context, app, options.resultBackend);
-  // With a backend every result is kept (to be stored) and chord parts are admitted.
-  const run = resultBackend ? { keepResults: true, results: true } : {};
+  // With a backend every result is kept (to be stored) and chord parts are admitted; with events
+  // too, for `task-succeeded`'s result.
+  const run = {
+    ...(resultBackend ? { keepResults: true, results: true } : {}),
+    ...(options.events ? { keepResults: true } : {}),
+  };
   const executor =
     invoke === 'lambda'
       ? await lambdaMode(context, registry, options)
@@ -119,6 +141,9 @@ export async function runWorkerCommand(
         (await import('../../worker/executor.js')).localExecutor(registry, run);
   const { runWorker } = await import('../../worker/local-worker.js');
   const choice = chooseBroker(context, app, options.broker);
+  const logFormat = chooseLogFormat(options.logFormat, context.env, context.stdoutIsTTY);
+  const events = options.events ? await openEvents(context, choice.url) : null;
+  const closeEvents = () => events?.close();
   return withBroker(choice, async (broker) => {
     // Fail fast, with the one-line explanation, when the broker is down at start; once running,
     // the loop rides out broker restarts by itself.
@@ -137,13 +162,14 @@ export async function runWorkerCommand(
         queues,
         executor,
         resultBackend,
+        events,
         concurrency: options.concurrency ?? 10,
         prefetchMultiplier: options.prefetchMultiplier ?? 4,
         signal: stop.signal,
         ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
         logger: { warn: (message) => context.stderr(`warning: ${message}\n`) },
         onOutcome: (event) =>
-          context.stdout(formatWorkerEvent(event, registry, new Date(context.now()))),
+          context.stdout(formatAttempt(logFormat, event, registry, new Date(context.now()))),
       });
     } finally {
       dispose();
@@ -151,7 +177,16 @@ export async function runWorkerCommand(
     }
     context.stderr('worker: stopped\n');
     return EXIT_CODES.ok;
-  });
+  }).finally(closeEvents);
+}
+
+/** The event dispatcher on the worker's broker, with its deployed credentials when it has them. */
+async function openEvents(context: CliContext, url: string): Promise<EventDispatcher> {
+  // Loaded only with --events: a worker without them never loads the dispatchers.
+  const { createEventDispatcher } = await import('../../brokers/create-event-dispatcher.js');
+  const secretArn = brokerSecretArnOf(url, context.env);
+  const kind = brokerKindOf(url);
+  return createEventDispatcher(secretArn && kind ? { kind, url, secretArn } : url);
 }
 
 async function lambdaMode(

@@ -1,9 +1,10 @@
 /**
  * Dead-letter reasons are read by people and land in logs: whatever is wrong with a message, the
- * reason describes it without repeating what the message carries.
+ * reason describes it without repeating what the message carries, and so does its log line.
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRedisMessage } from '../../../src/core/redis-codec.js';
+import { attemptJsonLine } from '../../../src/worker/attempt-log.js';
 import { expectDecodeFailure } from '../../helpers/decode.js';
 import { PYTHON_EMBED_JSON, pythonHeaders, redisEnvelope } from '../../helpers/wire.js';
 
@@ -34,5 +35,13 @@ describe('decode failures never repeat a message’s content', () => {
 
     expect(failure.error.message).not.toContain(SECRET);
     expect(failure.error.message).not.toContain('sk_live');
+    // Nor does the worker's log line of the message (`--log-format json`, the task function's).
+    const outcome = { kind: 'invalid', detail: failure.error.message } as const;
+    const line = attemptJsonLine(
+      { queue: 'q', delivery: { result: failure }, outcome },
+      new Date(),
+    );
+    expect(line).toContain('"outcome":"invalid"');
+    expect(line).not.toContain('sk_live');
   });
 });

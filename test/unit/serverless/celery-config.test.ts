@@ -25,6 +25,7 @@ describe('parseCeleryConfig', () => {
     expect(config).toEqual({
       app: './src/app.ts',
       broker: { kind: 'redis' },
+      events: false,
       scheduleFailureQueue: true,
       defaults: {},
       tasks: {},

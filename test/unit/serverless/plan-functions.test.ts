@@ -96,6 +96,21 @@ describe('planFunctions: registry → functions', () => {
     });
   });
 
+  it.each([
+    [true, { CELERY_EVENTS: 'true' }],
+    ['true', { CELERY_EVENTS: 'true' }],
+    [false, {}],
+  ] as const)(
+    'gives every function CELERY_EVENTS when custom.celery.events is %j',
+    (events, env) => {
+      // Act
+      const planned = plan({ events });
+
+      // Assess
+      expect(planned.environment).toEqual({ FUNCTION_PREFIX: 'reports-dev-', ...env });
+    },
+  );
+
   it('reads an empty resultBackend (a param left at its default) as unset', () => {
     // Act
     const planned = plan({ resultBackend: '' });

@@ -13,14 +13,14 @@ function recordingClient(failWith?: Error) {
   const client: EventRedisClient = {
     async publish(channel, message) {
       if (failWith) throw failWith;
-      calls.push([{ channel, message, pipelined: false }]);
+      calls.push([{ channel, message: String(message), pipelined: false }]);
       return 1;
     },
     pipeline() {
       const batch: { channel: string; message: string; pipelined: boolean }[] = [];
       return {
-        publish(channel: string, message: string) {
-          batch.push({ channel, message, pipelined: true });
+        publish(channel: string, message: string | Buffer) {
+          batch.push({ channel, message: String(message), pipelined: true });
         },
         async exec() {
           calls.push(batch);
