@@ -25,7 +25,7 @@ import { dispatchBatch, type WorkerEvent } from '../worker/dispatch.js';
 import type { TaskExecutor } from '../worker/executor.js';
 import { deployedFunctionName } from './function-names.js';
 import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
-import { dispatchMetricsByDefault, type TaskMetricsSink } from './metrics.js';
+import { metricsInLambda, type TaskMetricsSink } from './metrics.js';
 import { instrumentExecutor } from './metrics-executor.js';
 import type { LambdaRuntime } from './runtime.js';
 
@@ -64,7 +64,7 @@ export function createAmazonMqDispatcher(
       batchSize: options.invokeBatchSize ?? 10,
       ...(options.client ? { client: options.client } : {}),
     });
-  const metrics = options.metrics !== undefined ? options.metrics : dispatchMetricsByDefault();
+  const metrics = options.metrics !== undefined ? options.metrics : metricsInLambda();
   const instrumented = metrics ? instrumentExecutor(invoker, metrics) : null;
   const executor = instrumented ?? invoker;
   const dispatch = async (

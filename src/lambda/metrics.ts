@@ -34,12 +34,11 @@ export interface TaskMetricsSink {
 }
 
 /**
- * The metrics of a poller or dispatcher by default: Powertools Metrics in Lambda, none elsewhere
- * (serverless-offline, or `dev`'s own poller and dispatcher, whose terminal would fill with EMF).
+ * The metrics of a function by default: Powertools Metrics in Lambda, none elsewhere
+ * (serverless-offline, `dev`'s own poller and dispatcher, a handler called in a test or a script,
+ * whose output would fill with EMF).
  */
-export function dispatchMetricsByDefault(
-  env: NodeJS.ProcessEnv = process.env,
-): TaskMetricsSink | null {
+export function metricsInLambda(env: NodeJS.ProcessEnv = process.env): TaskMetricsSink | null {
   return env.AWS_LAMBDA_FUNCTION_NAME && env.IS_OFFLINE !== 'true' ? createMetrics(env) : null;
 }
 

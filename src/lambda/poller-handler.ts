@@ -19,7 +19,7 @@ import {
 } from './drain-relay.js';
 import { deployedFunctionName } from './function-names.js';
 import { type LambdaExecutorOptions, lambdaExecutor } from './lambda-executor.js';
-import { dispatchMetricsByDefault, type TaskMetricsSink } from './metrics.js';
+import { metricsInLambda, type TaskMetricsSink } from './metrics.js';
 import { instrumentExecutor } from './metrics-executor.js';
 import type { LambdaRuntime } from './runtime.js';
 
@@ -67,7 +67,7 @@ export interface PollerResult {
 export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptions = {}) {
   const stopAt = options.stopTakingAtMs ?? 60_000;
   const intervalMs = options.intervalMs ?? POLLER_INTERVAL_MS;
-  const metrics = options.metrics !== undefined ? options.metrics : dispatchMetricsByDefault();
+  const metrics = options.metrics !== undefined ? options.metrics : metricsInLambda();
   // Built once per container, like the broker; it connects on first use and stays connected.
   const store =
     options.relay ??

@@ -22,7 +22,7 @@ import { runWithTraceContext, traceContextOf } from '../core/trace-context.js';
 import { type DecodeResult, decodeDelivery, type RawDelivery } from '../core/wire.js';
 import { type AttemptRecord, attemptRecord } from '../worker/attempt-log.js';
 import { createLogger, logAttempt } from './logging.js';
-import { createMetrics, publishAttemptMetrics, type TaskMetricsSink } from './metrics.js';
+import { metricsInLambda, publishAttemptMetrics, type TaskMetricsSink } from './metrics.js';
 
 /** What the dispatcher sends a task function. */
 export interface TaskInvocation {
@@ -63,7 +63,7 @@ export interface TaskHandlerOptions {
   readonly logger?: Logger | null;
   /**
    * Where task metrics go, as CloudWatch EMF (`null`: nowhere).
-   * @defaultValue Powertools Metrics ({@link createMetrics}), or `null` under serverless-offline
+   * @defaultValue Powertools Metrics in Lambda ({@link metricsInLambda}), else `null`
    */
   readonly metrics?: TaskMetricsSink | null;
 }
@@ -91,8 +91,7 @@ export function createTaskHandler(
   const results = options.results ?? Boolean(process.env.RESULT_BACKEND?.trim());
   const offline = process.env.IS_OFFLINE === 'true';
   const logger = options.logger !== undefined ? options.logger : offline ? null : createLogger();
-  const metrics =
-    options.metrics !== undefined ? options.metrics : offline ? null : createMetrics();
+  const metrics = options.metrics !== undefined ? options.metrics : metricsInLambda();
   if ((atMostOnce || idempotent) && !store) {
     const flag = atMostOnce ? 'atMostOnce' : 'idempotent';
     throw new InvalidConfigError(`task ${task}`, [
