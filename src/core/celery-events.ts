@@ -38,6 +38,11 @@ export type CeleryEventType = (typeof CELERY_EVENT_TYPES)[number];
 export interface EventDraft {
   readonly type: CeleryEventType;
   readonly fields: Readonly<Record<string, JsonValue>>;
+  /**
+   * When it happened, unix ms: the event's `timestamp` (unless its fields give one), for events
+   * buffered and sent together. @defaultValue when it is sent
+   */
+  readonly at?: number;
 }
 
 /**
@@ -52,15 +57,6 @@ export interface CeleryEvent {
   readonly clock: number;
   readonly timestamp: number;
   readonly type: CeleryEventType;
-}
-
-/**
- * The draft, dated `atMs` (unix ms) instead of when it is sent: for events buffered and sent
- * together (a Lambda sending `task-received`, `task-started` and the outcome in one round
- * trip), so that State's `received`/`started` timestamps stay apart. The stamper keeps it.
- */
-export function eventAt(event: EventDraft, atMs: number): EventDraft {
-  return { type: event.type, fields: { ...event.fields, timestamp: atMs / 1000 } };
 }
 
 /** The `celeryev` exchange Celery publishes events to (`event_exchange`). */

@@ -5,7 +5,13 @@
  * messages (one per event, or Celery's `<group>.multi` lists).
  */
 import { hostname as osHostname } from 'node:os';
-import { type CeleryEvent, type EventDraft, eventGroup, eventRoutingKey } from './celery-events.js';
+import {
+  type CeleryEvent,
+  type CeleryEventType,
+  type EventDraft,
+  eventGroup,
+  eventRoutingKey,
+} from './celery-events.js';
 import type { JsonValue } from './json.js';
 
 /** Publishes Celery events. Brokers implement it in `src/brokers/<kind>/<kind>-events.ts`. */
@@ -23,6 +29,13 @@ export interface EventDispatcher {
   send(drafts: readonly EventDraft[], options?: SendEventsOptions): Promise<void>;
   /** Closes the connection. The dispatcher cannot be used afterwards. */
   close(): Promise<void>;
+}
+
+/** An event stamped by an {@link EventStamper}: its type and its JSON text. */
+export interface StampedEvent {
+  readonly type: CeleryEventType;
+  /** The event as it goes on the wire, a JSON object (a {@link CeleryEvent}). */
+  readonly json: string;
 }
 
 /** Options of {@link EventDispatcher.send}. */
@@ -110,46 +123,57 @@ export interface EventStamp {
 /** Stamps drafts for one sender. */
 export class EventStamper {
   readonly hostname: string;
+  readonly #hostnameJson: string;
   readonly #pid: number;
   readonly #clock: LamportClock;
   readonly #now: () => number;
 
   constructor(stamp: EventStamp = {}) {
     this.hostname = stamp.hostname ?? workerNodeName();
+    this.#hostnameJson = JSON.stringify(this.hostname);
     this.#pid = stamp.pid ?? process.pid;
     this.#clock = stamp.clock ?? PROCESS_CLOCK;
     this.#now = stamp.now ?? Date.now;
   }
 
   /**
-   * The event on the wire, its keys in the order Python's `Event()` writes them: `hostname`,
+   * The event's wire text, its keys in the order Python's `Event()` writes them: `hostname`,
    * `utcoffset`, `pid`, `clock`, the fields, `timestamp`, `type`. A field named like a stamp key
    * is dropped (Python would raise on the duplicate keyword), except `timestamp`, kept when
    * given (as `Event()` keeps it).
    */
-  stamp(draft: EventDraft): CeleryEvent {
+  stamp(draft: EventDraft): StampedEvent {
     const now = this.#now();
-    const event: Record<string, JsonValue> = {
-      hostname: this.hostname,
-      utcoffset: celeryUtcOffset(new Date(now)),
-      pid: this.#pid,
-      clock: this.#clock.forward(),
-    };
-    // A loop, not rest-and-spread: this runs three times per task, and the spread copies cost a
-    // worker with events on a measurable share of its drain rate (bench/drain.ts).
     const { fields } = draft;
-    for (const key in fields) {
-      if (!STAMP_KEYS.has(key)) event[key] = fields[key] as JsonValue;
-    }
-    const { timestamp } = fields;
-    event.timestamp = typeof timestamp === 'number' ? timestamp : now / 1000;
-    event.type = draft.type;
-    return event as CeleryEvent;
+    const given = fields.timestamp;
+    const timestamp = typeof given === 'number' ? given : (draft.at ?? now) / 1000;
+    // Written as text around the fields' own JSON, not as an object stringified later: this
+    // runs three times per task, and the objects and their copies cost a worker with events on
+    // a measurable share of its drain rate (bench/drain.ts).
+    const own = JSON.stringify(shadowsStamp(fields) ? withoutStampKeys(fields) : fields);
+    const json =
+      `{"hostname":${this.#hostnameJson},"utcoffset":${celeryUtcOffset(new Date(now))},` +
+      `"pid":${this.#pid},"clock":${this.#clock.forward()}` +
+      `${own.length > 2 ? `,${own.slice(1, -1)}` : ''},` +
+      `"timestamp":${JSON.stringify(timestamp)},"type":"${draft.type}"}`;
+    return { type: draft.type, json };
   }
 }
 
 /** Keys the stamper writes itself: a draft's own are dropped (`timestamp` is read first). */
-const STAMP_KEYS = new Set(['hostname', 'utcoffset', 'pid', 'clock', 'timestamp', 'type']);
+const STAMP_KEYS = ['hostname', 'utcoffset', 'pid', 'clock', 'timestamp', 'type'] as const;
+
+function shadowsStamp(fields: EventDraft['fields']): boolean {
+  return STAMP_KEYS.some((key) => key in fields);
+}
+
+function withoutStampKeys(fields: EventDraft['fields']): Record<string, JsonValue> {
+  const kept: Record<string, JsonValue> = {};
+  for (const key in fields) {
+    if (!(STAMP_KEYS as readonly string[]).includes(key)) kept[key] = fields[key] as JsonValue;
+  }
+  return kept;
+}
 
 /** One message of events: routing key, JSON body, and the `hostname` header Celery adds. */
 export interface EventMessage {
@@ -160,32 +184,45 @@ export interface EventMessage {
 }
 
 /**
- * Cuts stamped events into messages: one per event routed by its type, or with `multi` one per
- * group (in order of first appearance) routed `<group>.multi` with a list body, as Celery's
- * `EventDispatcher.flush` sends buffered task events.
+ * Events per `<group>.multi` message at most. Celery's worker flushes every 24
+ * (`buffer_limit`); ours buffers longer but still cuts messages small, since a list of a
+ * thousand events is a string V8 allocates (and frees) outside its heap, page by page: such
+ * strings cost a worker with events on more system time than its own task messages did.
+ */
+export const EVENTS_PER_MESSAGE = 100;
+
+/**
+ * Cuts stamped events into messages from `hostname`: one per event routed by its type, or with
+ * `multi` lists of at most {@link EVENTS_PER_MESSAGE} events of one group (groups in order of
+ * first appearance) routed `<group>.multi`, as Celery's `EventDispatcher.flush` sends
+ * buffered task events.
  */
 export function eventMessages(
-  events: readonly CeleryEvent[],
+  events: readonly StampedEvent[],
+  hostname: string,
   options: SendEventsOptions = {},
 ): EventMessage[] {
-  const headersOf = (event: CeleryEvent) => ({ hostname: event.hostname });
+  const headers = { hostname };
   if (!options.multi) {
     return events.map((event) => ({
       routingKey: eventRoutingKey(event.type),
-      body: JSON.stringify(event),
-      headers: headersOf(event),
+      body: event.json,
+      headers,
     }));
   }
-  const groups = new Map<string, CeleryEvent[]>();
+  const groups = new Map<string, string[]>();
   for (const event of events) {
     const group = eventGroup(event.type);
     const members = groups.get(group);
-    if (members) members.push(event);
-    else groups.set(group, [event]);
+    if (members) members.push(event.json);
+    else groups.set(group, [event.json]);
   }
-  return [...groups].map(([group, members]) => ({
-    routingKey: `${group}.multi`,
-    body: JSON.stringify(members),
-    headers: headersOf(members[0] as CeleryEvent),
-  }));
+  const messages: EventMessage[] = [];
+  for (const [group, members] of groups) {
+    for (let start = 0; start < members.length; start += EVENTS_PER_MESSAGE) {
+      const body = `[${members.slice(start, start + EVENTS_PER_MESSAGE).join(',')}]`;
+      messages.push({ routingKey: `${group}.multi`, body, headers });
+    }
+  }
+  return messages;
 }

@@ -10,7 +10,7 @@
  * (`processed`, `active`) and its `worker-online` across warm invocations, as a long-lived
  * Celery worker keeps them across tasks.
  */
-import { type EventDraft, eventAt, taskReceived, taskStarted } from '../core/celery-events.js';
+import { type EventDraft, taskReceived, taskStarted } from '../core/celery-events.js';
 import { toError } from '../core/errors.js';
 import type { EventDispatcher } from '../core/event-dispatcher.js';
 import type { TaskMessage } from '../core/message.js';
@@ -66,8 +66,8 @@ export class EventSender {
   /** Buffers drafts, dated now, for the next send. */
   push(drafts: readonly EventDraft[]): void {
     if (drafts.length === 0) return;
-    const now = Date.now();
-    for (const draft of drafts) this.#buffer.push(eventAt(draft, now));
+    const at = Date.now();
+    for (const { type, fields } of drafts) this.#buffer.push({ type, fields, at });
     // A send in flight takes what was buffered meanwhile when it ends.
     if (!this.#flushing) this.#schedule();
   }

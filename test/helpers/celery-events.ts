@@ -137,15 +137,21 @@ export async function stopCaptures(): Promise<void> {
   );
 }
 
-/** Sends Celery's own `task-succeeded` and `worker-heartbeat` (`celery_events.py send`). */
+/**
+ * Sends Celery's own `task-succeeded` and `worker-heartbeat` (`celery_events.py send`), with
+ * `broker_transport_options` when given.
+ */
 export async function sendPythonEvents(
   broker: string,
   hostname: string,
-  python = PYTHON,
+  transportOptions?: Record<string, unknown>,
 ): Promise<void> {
-  await promisify(execFile)(python, [SCRIPT, 'send', '--broker', broker, '--hostname', hostname], {
-    timeout: 30_000,
-  });
+  const options = transportOptions ? ['--transport-options', JSON.stringify(transportOptions)] : [];
+  await promisify(execFile)(
+    PYTHON,
+    [SCRIPT, 'send', '--broker', broker, '--hostname', hostname, ...options],
+    { timeout: 30_000 },
+  );
 }
 
 /** Python's `repr()` of each JSON value. */

@@ -1,14 +1,20 @@
 /**
  * A hand-written {@link EventDispatcher} that records what it is asked to send, one entry per
- * `send` call, and can be told to fail (a broker that went away).
+ * `send` call, stamped as a real dispatcher stamps them, and can be told to fail (a broker that
+ * went away).
  */
-import type { EventDraft } from '../../src/core/celery-events.js';
-import type { EventDispatcher, SendEventsOptions } from '../../src/core/event-dispatcher.js';
+import type { CeleryEvent, EventDraft } from '../../src/core/celery-events.js';
+import {
+  type EventDispatcher,
+  EventStamper,
+  type SendEventsOptions,
+} from '../../src/core/event-dispatcher.js';
 
 /** One `send` call. */
 export interface SentBatch {
   readonly types: string[];
-  readonly drafts: readonly EventDraft[];
+  /** The events as a receiver would read them. */
+  readonly events: readonly CeleryEvent[];
   readonly multi: boolean;
 }
 
@@ -27,6 +33,7 @@ export interface RecordingDispatcher extends EventDispatcher {
 /** Creates a {@link RecordingDispatcher}. */
 export function recordingDispatcher(hostname = 'test@host'): RecordingDispatcher {
   const sends: SentBatch[] = [];
+  const stamper = new EventStamper({ hostname });
   let closed = false;
   const dispatcher: RecordingDispatcher = {
     kind: 'redis',
@@ -39,14 +46,15 @@ export function recordingDispatcher(hostname = 'test@host'): RecordingDispatcher
     types: () => sends.flatMap((batch) => batch.types),
     typesOf: (uuid) =>
       sends
-        .flatMap((batch) => batch.drafts)
-        .filter((draft) => draft.fields.uuid === uuid)
-        .map((draft) => draft.type),
+        .flatMap((batch) => batch.events)
+        .filter((event) => event.uuid === uuid)
+        .map((event) => event.type),
     async send(drafts: readonly EventDraft[], options: SendEventsOptions = {}) {
       if (dispatcher.failWith) throw dispatcher.failWith;
+      const stamped = drafts.map((draft) => stamper.stamp(draft));
       sends.push({
-        types: drafts.map((draft) => draft.type),
-        drafts: [...drafts],
+        types: stamped.map((event) => event.type),
+        events: stamped.map((event) => JSON.parse(event.json) as CeleryEvent),
         multi: options.multi ?? false,
       });
     },

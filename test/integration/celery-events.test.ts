@@ -265,7 +265,7 @@ describe("wire form, next to Celery's own EventDispatcher", () => {
     },
   ];
 
-  it('publishes on the channels and in the kombu envelope Celery uses on Redis', async () => {
+  it("publishes on the channels and in kombu's envelope on Redis, the body as kombu leaves it unencoded", async () => {
     // Prepare
     const subscriber = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
     const seen: { channel: string; envelope: Record<string, unknown> }[] = [];
@@ -275,34 +275,39 @@ describe("wire form, next to Celery's own EventDispatcher", () => {
     await subscriber.psubscribe('*');
     const ours = dispatcher(redisServer.url, 'probe@ts');
 
-    // Act
+    // Act: Celery's default (base64 bodies), kombu's `body_encoding: None`, then ours.
     await sendPythonEvents(redisServer.url, 'probe@py');
+    await sendPythonEvents(redisServer.url, 'probe@py', { body_encoding: null });
     await ours.send(DRAFTS);
     const deadline = Date.now() + 5000;
-    while (seen.length < 4 && Date.now() < deadline) await sleep(20);
+    while (seen.length < 6 && Date.now() < deadline) await sleep(20);
     await subscriber.quit();
 
     // Assess
-    expect(seen.map((message) => message.channel)).toEqual([
-      '/0.celeryev/task.succeeded',
-      '/0.celeryev/worker.heartbeat',
-      '/0.celeryev/task.succeeded',
-      '/0.celeryev/worker.heartbeat',
-    ]);
-    const [python, ts] = [seen.slice(0, 2), seen.slice(2)];
-    for (const [index, theirs] of python.entries()) {
+    expect(seen.map((message) => message.channel)).toEqual(
+      Array(3).fill(['/0.celeryev/task.succeeded', '/0.celeryev/worker.heartbeat']).flat(),
+    );
+    const [base64, unencoded, ts] = [seen.slice(0, 2), seen.slice(2, 4), seen.slice(4)];
+    const decode = ({ body, properties }: Record<string, unknown>) => {
+      const encoding = (properties as Record<string, unknown>).body_encoding;
+      const text = encoding === 'base64' ? Buffer.from(String(body), 'base64') : String(body);
+      return JSON.parse(text.toString());
+    };
+    const shape = (envelope: Record<string, unknown>) => {
+      const { body, headers, properties, ...rest } = envelope;
+      const { delivery_tag: tag, ...fixed } = properties as Record<string, unknown>;
+      return { keys: Object.keys(envelope), rest, fixed, tag: typeof tag, body: typeof body };
+    };
+    for (const [index, theirs] of unencoded.entries()) {
       const mine = ts[index]?.envelope as Record<string, unknown>;
-      const decode = (envelope: Record<string, unknown>) =>
-        JSON.parse(Buffer.from(String(envelope.body), 'base64').toString('utf8'));
-      const shape = (envelope: Record<string, unknown>) => {
-        const { body, headers, properties, ...rest } = envelope;
-        const { delivery_tag: tag, ...fixed } = properties as Record<string, unknown>;
-        return { keys: Object.keys(envelope), rest, fixed, tag: typeof tag, body: typeof body };
-      };
       expect(shape(mine)).toEqual(shape(theirs.envelope));
       expect(mine.headers).toEqual({ hostname: 'probe@ts' });
       expect(comparable(decode(mine))).toEqual(comparable(decode(theirs.envelope)));
       expect(Object.keys(decode(mine))).toEqual(Object.keys(decode(theirs.envelope)));
+      // The same event as Celery's default form, but for the body's encoding.
+      const celeryDefault = base64[index]?.envelope as Record<string, unknown>;
+      expect(comparable(decode(celeryDefault))).toEqual(comparable(decode(theirs.envelope)));
+      expect(shape(celeryDefault).fixed).toEqual({ ...shape(mine).fixed, body_encoding: 'base64' });
     }
   });
 

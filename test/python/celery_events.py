@@ -73,7 +73,7 @@ def capture(args):
 
 
 def send(args):
-    app = make_app(args.broker, None)
+    app = make_app(args.broker, json.loads(args.transport_options or '{}'))
     with app.connection_for_write() as connection:
         dispatcher = app.events.Dispatcher(connection, hostname=args.hostname, enabled=True)
         dispatcher.send('task-succeeded', uuid='probe-task', result="'ok'", runtime=0.5)
@@ -97,6 +97,7 @@ def main():
     send_parser = commands.add_parser('send')
     send_parser.add_argument('--broker', required=True)
     send_parser.add_argument('--hostname', required=True)
+    send_parser.add_argument('--transport-options')
     repr_parser = commands.add_parser('repr')
     repr_parser.add_argument('--values', required=True)
     args = parser.parse_args()

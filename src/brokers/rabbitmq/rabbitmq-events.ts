@@ -63,7 +63,7 @@ export class RabbitMqEventDispatcher implements EventDispatcher {
     const action = `publish ${events.length} event(s)`;
     const channel = await this.#openChannel(action);
     try {
-      for (const message of eventMessages(events, options)) {
+      for (const message of eventMessages(events, this.hostname, options)) {
         const written = channel.publish(
           CELERY_EVENT_EXCHANGE,
           message.routingKey,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  eventAt,
+  type EventDraft,
   eventGroup,
   eventRoutingKey,
   taskFailed,
@@ -16,6 +16,7 @@ import {
 } from '../../../src/core/celery-events.js';
 import {
   celeryUtcOffset,
+  EVENTS_PER_MESSAGE,
   EventStamper,
   eventMessages,
   LamportClock,
@@ -139,8 +140,8 @@ describe('EventStamper', () => {
     const clock = new LamportClock(10);
     const stamper = new EventStamper({ hostname: 'fn@env', pid: 7, clock, now: () => 1500 });
 
-    const first = stamper.stamp(taskStarted('t1'));
-    const second = stamper.stamp(taskStarted('t2'));
+    const first = stamped(stamper, taskStarted('t1'));
+    const second = stamped(stamper, taskStarted('t2'));
 
     expect(Object.keys(first)).toEqual([
       'hostname',
@@ -158,22 +159,37 @@ describe('EventStamper', () => {
   it('keeps a given timestamp and drops fields that would shadow the stamp', () => {
     const stamper = new EventStamper({ hostname: 'fn@env', pid: 7, now: () => 1500 });
 
-    const event = stamper.stamp({
+    const event = stamped(stamper, {
       type: 'task-started',
       fields: { uuid: 't1', hostname: 'spoof', pid: 1, timestamp: 99 },
     });
 
-    expect(event).toMatchObject({ hostname: 'fn@env', pid: 7, timestamp: 99, uuid: 't1' });
+    expect(event).toEqual({
+      hostname: 'fn@env',
+      utcoffset: celeryUtcOffset(new Date(1500)),
+      pid: 7,
+      clock: expect.any(Number),
+      uuid: 't1',
+      timestamp: 99,
+      type: 'task-started',
+    });
   });
-});
 
-describe('eventAt', () => {
-  it('dates a buffered draft, and the stamper keeps that date', () => {
+  it('dates a draft by its `at`, unless its fields give a timestamp', () => {
     const stamper = new EventStamper({ hostname: 'fn@env', now: () => 9000 });
 
-    const event = stamper.stamp(eventAt(taskStarted('t1'), 1500));
+    expect(stamped(stamper, { ...taskStarted('t1'), at: 1500 }).timestamp).toBe(1.5);
+    expect(stamped(stamper, taskStarted('t1')).timestamp).toBe(9);
+  });
 
-    expect(event.timestamp).toBe(1.5);
+  it('writes the same JSON text as stringifying the event object would', () => {
+    const stamper = new EventStamper({ hostname: 'fn "quoted" @env', pid: 7, now: () => 1234.5 });
+    const received = stamper.stamp(taskReceived(MESSAGE));
+    const parsed = JSON.parse(received.json) as Record<string, unknown>;
+
+    expect(received.json).toBe(JSON.stringify(parsed));
+    expect(parsed).toMatchObject({ hostname: 'fn "quoted" @env', name: 'orders.charge' });
+    expect(received.type).toBe('task-received');
   });
 });
 
@@ -225,21 +241,40 @@ describe('eventMessages', () => {
   ];
 
   it('makes one message per event, routed by its type', () => {
-    const messages = eventMessages(events);
+    const messages = eventMessages(events, 'fn@env');
 
     expect(messages.map((message) => message.routingKey)).toEqual([
       'task.received',
       'worker.heartbeat',
       'task.started',
     ]);
-    expect(JSON.parse(messages[0]?.body ?? '')).toEqual(events[0]);
+    expect(messages[0]?.body).toBe(events[0]?.json);
     expect(messages[0]?.headers).toEqual({ hostname: 'fn@env' });
   });
 
+  it(`cuts a group into lists of ${EVENTS_PER_MESSAGE} events at most, in order`, () => {
+    const many = Array.from({ length: EVENTS_PER_MESSAGE * 2 + 1 }, (_, index) =>
+      stamper.stamp(taskStarted(`t${index}`)),
+    );
+
+    const messages = eventMessages(many, 'fn@env', { multi: true });
+
+    const lists = messages.map((message) => JSON.parse(message.body) as { uuid: string }[]);
+    expect(lists.map((list) => list.length)).toEqual([EVENTS_PER_MESSAGE, EVENTS_PER_MESSAGE, 1]);
+    expect(lists.flat().map((event) => event.uuid)).toEqual(many.map((_, index) => `t${index}`));
+  });
+
   it('with multi, makes one list message per group, routed <group>.multi', () => {
-    const messages = eventMessages(events, { multi: true });
+    const messages = eventMessages(events, 'fn@env', { multi: true });
 
     expect(messages.map((message) => message.routingKey)).toEqual(['task.multi', 'worker.multi']);
-    expect(JSON.parse(messages[0]?.body ?? '')).toEqual([events[0], events[2]]);
+    expect(JSON.parse(messages[0]?.body ?? '')).toEqual(
+      [events[0], events[2]].map((event) => JSON.parse(event?.json ?? '')),
+    );
   });
 });
+
+/** What a receiver reads of a stamped draft. */
+function stamped(stamper: EventStamper, draft: EventDraft): Record<string, unknown> {
+  return JSON.parse(stamper.stamp(draft).json) as Record<string, unknown>;
+}

@@ -28,7 +28,7 @@ describe('the invoke producer with events on', () => {
     // Assess
     expect(result).toMatchObject({ status: 202 });
     expect(events.types()).toEqual(['task-sent']);
-    expect(events.sends[0]?.drafts[0]?.fields).toMatchObject({
+    expect(events.sends[0]?.events[0]).toMatchObject({
       uuid: broker.published[0]?.id,
       name: 'math.add',
       queue: 'math',

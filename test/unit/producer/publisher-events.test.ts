@@ -25,7 +25,7 @@ describe('createPublisher with events', () => {
 
     // Assess
     expect(events.sends.map((batch) => batch.types)).toEqual([['task-sent'], ['task-sent']]);
-    expect(events.sends[0]?.drafts[0]?.fields).toMatchObject({
+    expect(events.sends[0]?.events[0]).toMatchObject({
       uuid: id,
       name: 'math.add',
       // The message's own argsrepr, as a Celery worker reports it.
@@ -34,7 +34,7 @@ describe('createPublisher with events', () => {
       routing_key: 'math',
       retries: 0,
     });
-    expect(events.sends[1]?.drafts[0]?.fields).toMatchObject({ uuid: other, queue: 'elsewhere' });
+    expect(events.sends[1]?.events[0]).toMatchObject({ uuid: other, queue: 'elsewhere' });
     expect(broker.published.map((message) => message.id)).toEqual([id, other]);
   });
 

@@ -66,9 +66,9 @@ describe('the flow with events on', () => {
     expect(events.typesOf(unknown.id)).toEqual(['task-received', 'task-failed']);
     expect(events.typesOf(expired.id)).toEqual(['task-received', 'task-revoked']);
     const succeeded = events.sends
-      .flatMap((batch) => batch.drafts)
-      .find((draft) => draft.type === 'task-succeeded');
-    expect(succeeded?.fields).toMatchObject({ uuid: good.id, result: '[1, 2]' });
+      .flatMap((batch) => batch.events)
+      .find((event) => event.type === 'task-succeeded');
+    expect(succeeded).toMatchObject({ uuid: good.id, result: '[1, 2]' });
     // One environment's first call: online, never offline.
     expect(events.types()[0]).toBe('worker-online');
     expect(events.types()).not.toContain('worker-offline');
@@ -137,8 +137,8 @@ describe('the flow with events on', () => {
     expect(types[0]).toBe('worker-online');
     expect(types.at(-1)).toBe('worker-offline');
     expect(types.indexOf('task-succeeded')).toBeLessThan(types.indexOf('worker-offline'));
-    const offline = events.sends.at(-1)?.drafts[0];
-    expect(offline?.fields).toMatchObject({ processed: 1, active: 0, freq: 2 });
+    const offline = events.sends.at(-1)?.events[0];
+    expect(offline).toMatchObject({ processed: 1, active: 0, freq: 2 });
   });
 });
 
@@ -194,7 +194,7 @@ describe('EventSender', () => {
     // Assess
     expect(events.sends).toHaveLength(1);
     expect(events.sends[0]?.multi).toBe(true);
-    expect(events.sends[0]?.drafts.map((draft) => draft.fields.active)).toEqual([0, 1]);
+    expect(events.sends[0]?.events.map((event) => event.active)).toEqual([0, 1]);
   });
 
   it('warns again after a send succeeded between two bursts of failures', async () => {
