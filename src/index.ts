@@ -28,6 +28,7 @@ export type {
   SettleItem,
 } from './brokers/broker.js';
 export { type CreateBrokerOptions, createBroker } from './brokers/create-broker.js';
+export { createControlMailbox } from './brokers/create-control-mailbox.js';
 export {
   type CreateEventDispatcherOptions,
   createEventDispatcher,
@@ -69,6 +70,7 @@ export {
 } from './core/event-dispatcher.js';
 export * from './core/index.js';
 export { DEFAULT_ORIGIN } from './core/message.js';
+export type { ControlMailbox, ControlReplyTo, ControlRequest } from './core/remote-control.js';
 export {
   type EncodedException,
   type OutcomeRecord,

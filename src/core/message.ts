@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import type { JsonObject, JsonValue } from './json.js';
+import { pythonRepr } from './python-repr.js';
 
 /** Celery's `embed`, the third item of the body: workflow continuations. */
 export interface Embed {
@@ -140,9 +141,6 @@ export interface TaskCall {
   readonly headers?: Readonly<Record<string, unknown>>;
 }
 
-/** Celery truncates `argsrepr`/`kwargsrepr` to this many characters. */
-const REPR_MAX_LENGTH = 1024;
-
 /** Our `origin` header: like Celery's `gen<pid>@<host>`, with a `ts` prefix. */
 export const DEFAULT_ORIGIN = `ts${process.pid}@${hostname()}`;
 
@@ -176,8 +174,10 @@ export function createTaskMessage(call: TaskCall, now: Date = new Date()): TaskM
     groupIndex: call.groupIndex ?? null,
     shadow: call.shadow ?? null,
     timeLimit: call.timeLimit ?? [null, null],
-    argsrepr: truncateRepr(JSON.stringify(args)),
-    kwargsrepr: truncateRepr(JSON.stringify(kwargs)),
+    // Python's repr, cut at Celery's argsrepr_maxsize, as `send_task` writes them: Flower and
+    // `celery events` show these strings as they are.
+    argsrepr: pythonRepr(args),
+    kwargsrepr: pythonRepr(kwargs),
     origin: DEFAULT_ORIGIN,
     lang: 'ts',
     ignoreResult: call.ignoreResult ?? false,
@@ -202,10 +202,6 @@ function resolveExpires(expires: number | Date | undefined, now: Date): Date | n
   if (expires === undefined) return null;
   if (expires instanceof Date) return expires;
   return new Date(now.getTime() + expires * 1000);
-}
-
-function truncateRepr(text: string): string {
-  return text.length > REPR_MAX_LENGTH ? `${text.slice(0, REPR_MAX_LENGTH - 3)}...` : text;
 }
 
 /**

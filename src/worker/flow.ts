@@ -29,6 +29,7 @@ import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { tracksStarted } from '../core/result-meta.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
+import type { ActiveTasks } from './active-tasks.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { EffectsBackend } from './effects.js';
 import type { EventSender } from './event-sender.js';
@@ -64,6 +65,8 @@ export interface FlowOptions {
   readonly resultBackend?: FlowBackend | null | undefined;
   /** Where Celery events go; absent: none are built. */
   readonly events?: EventSender | undefined;
+  /** Told what runs, for remote control's `inspect active`; absent: nobody asks. */
+  readonly active?: ActiveTasks | undefined;
 }
 
 interface Item extends HeldItem {
@@ -226,6 +229,7 @@ export class DispatchFlow {
     this.#running++;
     const messages = execution.items.map((item) => item.message);
     this.#options.events?.started(messages);
+    this.#options.active?.started(messages);
     let outcomes: readonly TaskOutcome[] | undefined;
     let failure: Error | undefined;
     try {
@@ -243,6 +247,7 @@ export class DispatchFlow {
     }
     this.#running--;
     this.#options.events?.ended(messages.length);
+    this.#options.active?.ended(messages);
     if (failure && isThrottled(failure)) {
       this.#throttled(execution);
     } else {

@@ -9,11 +9,16 @@
  * call, beside the next receive.
  */
 import type { Broker, BrokerLogger, Delivery } from '../brokers/broker.js';
+import { toError } from '../core/errors.js';
+import { workerNodeName } from '../core/event-dispatcher.js';
 import type { Registry } from '../core/registry.js';
+import type { ControlMailbox } from '../core/remote-control.js';
+import { ActiveTasks } from './active-tasks.js';
 import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
 import { EventSender } from './event-sender.js';
 import { localExecutor, type TaskExecutor } from './executor.js';
 import { DispatchFlow } from './flow.js';
+import { startRemoteControl } from './remote-control.js';
 import { startPresence } from './worker-presence.js';
 
 /** Most delayed messages moved per `promoteDue` call. */
@@ -55,6 +60,12 @@ export interface WorkerOptions extends DispatchOptions {
   readonly keepTaking?: () => boolean;
   /** Where broker trouble is reported. @defaultValue console */
   readonly logger?: BrokerLogger;
+  /**
+   * Answers Celery's remote control on this mailbox (`celery inspect ping`, `active`,
+   * `registered`) as the events' node name, else `celery@<host>`, while the worker runs. The
+   * caller closes it after the worker returns. @defaultValue none
+   */
+  readonly remoteControl?: ControlMailbox | null;
 }
 
 /**
@@ -75,6 +86,7 @@ export async function runWorker(
   const { signal } = options;
   const keepTaking = () => !signal?.aborted && (options.keepTaking?.() ?? true);
   const sender = options.events ? EventSender.of(options.events, logger) : undefined;
+  const active = options.remoteControl ? new ActiveTasks() : undefined;
   const flow = new DispatchFlow(broker, registry, executor, {
     slots,
     readAhead: Math.floor(
@@ -86,7 +98,19 @@ export async function runWorker(
     logger,
     resultBackend: options.resultBackend,
     events: sender,
+    active,
   });
+  if (options.remoteControl && active) {
+    await startRemoteControl({
+      mailbox: options.remoteControl,
+      hostname: options.events?.hostname ?? workerNodeName(),
+      registry,
+      active,
+      logger,
+    }).catch((error: unknown) => {
+      logger.warn(`worker: remote control is off: ${toError(error).message}`);
+    });
+  }
   let lastRestore = 0;
   let turn = 0;
   let failures = 0;

@@ -149,8 +149,8 @@ describe.each(BROKERS)('on $kind', ({ kind, url }) => {
       expect(stopped.tasks[added]).toMatchObject({
         name: 'ev.add',
         state: 'SUCCESS',
-        // Our producer's argsrepr (JSON text); a Python producer's would read `[2, 3]`.
-        args: '[2,3]',
+        // Our producer's argsrepr: Python's repr, as a Python producer writes it.
+        args: '[2, 3]',
         kwargs: '{}',
         result: '5',
         retries: 0,
@@ -173,7 +173,7 @@ describe.each(BROKERS)('on $kind', ({ kind, url }) => {
       expect(stopped.tasks[retried]).toMatchObject({
         name: 'ev.flaky',
         state: 'RETRY',
-        args: '["ops"]',
+        args: "['ops']",
         retries: 0,
         exception: "FlakyError('mail server timeout')",
       });
@@ -222,7 +222,7 @@ describe.each(BROKERS)('on $kind', ({ kind, url }) => {
 
       // Assess
       const [ok, failed, retried] = messages.map((message) => state.tasks[message.id]);
-      expect(ok).toMatchObject({ name: 'ev.add', state: 'SUCCESS', args: '[1,1]' });
+      expect(ok).toMatchObject({ name: 'ev.add', state: 'SUCCESS', args: '[1, 1]' });
       expect(ok?.worker).toBe(pollerName);
       expect(ok?.runtime).toBeGreaterThanOrEqual(0);
       expect(failed).toMatchObject({ state: 'FAILURE', exception: "TypeError('broken input')" });

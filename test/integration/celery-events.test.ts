@@ -84,10 +84,9 @@ function dispatcher(url: string, hostname: string, keyPrefix?: string): EventDis
   return created;
 }
 
-/** A message as a Python producer writes it: Python reprs of the arguments. */
+/** A message as our producer writes it (Python reprs of the arguments, as Python's does). */
 function pythonMessage(task: string, args: JsonValue[], kwargs: JsonObject = {}): TaskMessage {
-  const message = createTaskMessage({ task, queue: 'orders', args, kwargs });
-  return { ...message, argsrepr: pythonRepr(args), kwargsrepr: pythonRepr(kwargs) };
+  return createTaskMessage({ task, queue: 'orders', args, kwargs });
 }
 
 /**

@@ -65,7 +65,11 @@ export class RedisEventDispatcher implements EventDispatcher {
   constructor(options: RedisEventDispatcherOptions) {
     this.#config = options.config;
     this.#stamper = new EventStamper(options);
-    this.#channelPrefix = `${options.config.keyPrefix}${fanoutPrefixOf(options)}${CELERY_EVENT_EXCHANGE}`;
+    this.#channelPrefix = fanoutChannel(
+      options.config,
+      CELERY_EVENT_EXCHANGE,
+      options.fanoutPrefix,
+    );
     this.#fanoutPatterns = options.fanoutPatterns ?? true;
     this.#ownsClient = options.client === undefined;
     if (options.client) this.#client = Promise.resolve(options.client);
@@ -139,12 +143,20 @@ export class RedisEventDispatcher implements EventDispatcher {
   }
 }
 
-/** kombu's `keyprefix_fanout` after `.format(db=...)`: the database is the URL's path. */
-function fanoutPrefixOf(options: RedisEventDispatcherOptions): string {
-  const prefix = options.fanoutPrefix ?? true;
-  if (prefix === false) return '';
-  const template = prefix === true ? '/{db}.' : prefix;
-  return template.replaceAll('{db}', String(databaseOf(options.config.url)));
+/**
+ * The channel kombu publishes a fanout `exchange` on: `<global_keyprefix><keyprefix_fanout>
+ * <exchange>`, kombu's `keyprefix_fanout` (`fanoutPrefix`: `true` is `/{db}.`, a string
+ * replaces it, `false` drops it) formatted with the URL's database.
+ */
+export function fanoutChannel(
+  config: RedisBrokerConfig,
+  exchange: string,
+  fanoutPrefix: boolean | string = true,
+): string {
+  if (fanoutPrefix === false) return `${config.keyPrefix}${exchange}`;
+  const template = fanoutPrefix === true ? '/{db}.' : fanoutPrefix;
+  const prefix = template.replaceAll('{db}', String(databaseOf(config.url)));
+  return `${config.keyPrefix}${prefix}${exchange}`;
 }
 
 function databaseOf(url: string): number {

@@ -4,13 +4,14 @@
  * (`--invoke lambda`, what the `poller` function does every minute), settles every message from
  * its outcome and prints a line per settled message. SIGINT/SIGTERM: stop taking messages,
  * settle what is held, exit 0. `--events` (`-E`, as Celery's) sends Celery events that Flower and
- * `celery events` read.
+ * `celery events` read; `--remote-control` answers `celery inspect ping|active|registered`.
  */
 import { type Command, Option } from 'commander';
-import { brokerKindOf } from '../../config/broker-config.js';
+import { type BrokerConfigInput, brokerKindOf } from '../../config/broker-config.js';
 import { brokerSecretArnOf } from '../../config/broker-secret.js';
 import type { EventDispatcher } from '../../core/event-dispatcher.js';
 import type { Registry } from '../../core/registry.js';
+import type { ControlMailbox } from '../../core/remote-control.js';
 import type { TaskExecutor } from '../../worker/executor.js';
 import { queuesOf } from '../app-loader.js';
 import { chooseBroker, withBroker } from '../broker-choice.js';
@@ -45,6 +46,8 @@ export interface WorkerCommandOptions extends CommonOptions {
   readonly resultBackend?: string;
   /** Send Celery events (Celery's `-E`). @defaultValue false */
   readonly events?: boolean;
+  /** Answer Celery's remote control (`celery inspect ping|active|registered`). @defaultValue false */
+  readonly remoteControl?: boolean;
   /** The line per message. @defaultValue `$LOG_FORMAT`, else `text` on a terminal, `json` elsewhere */
   readonly logFormat?: (typeof LOG_FORMATS)[number];
 }
@@ -107,6 +110,10 @@ export function registerWorker(
       '-E, --events',
       'send Celery events (task-*, worker-*) for Flower and `celery events` (Celery -E)',
     )
+    .option(
+      '--remote-control',
+      'answer `celery inspect ping|active|registered` (Celery remote control) for Flower and health checks',
+    )
     .addOption(
       new Option(
         '--log-format <format>',
@@ -143,7 +150,8 @@ export async function runWorkerCommand(
   const choice = chooseBroker(context, app, options.broker);
   const logFormat = chooseLogFormat(options.logFormat, context.env, context.stdoutIsTTY);
   const events = options.events ? await openEvents(context, choice.url) : null;
-  const closeEvents = () => events?.close();
+  const mailbox = options.remoteControl ? await openMailbox(context, choice.url) : null;
+  const closeEvents = () => Promise.all([events?.close(), mailbox?.close()]);
   return withBroker(choice, async (broker) => {
     // Fail fast, with the one-line explanation, when the broker is down at start; once running,
     // the loop rides out broker restarts by itself.
@@ -163,6 +171,7 @@ export async function runWorkerCommand(
         executor,
         resultBackend,
         events,
+        remoteControl: mailbox,
         concurrency: options.concurrency ?? 10,
         prefetchMultiplier: options.prefetchMultiplier ?? 4,
         signal: stop.signal,
@@ -184,9 +193,20 @@ export async function runWorkerCommand(
 async function openEvents(context: CliContext, url: string): Promise<EventDispatcher> {
   // Loaded only with --events: a worker without them never loads the dispatchers.
   const { createEventDispatcher } = await import('../../brokers/create-event-dispatcher.js');
+  return createEventDispatcher(withSecret(context, url));
+}
+
+/** The remote-control mailbox on the worker's broker (loaded only with --remote-control). */
+async function openMailbox(context: CliContext, url: string): Promise<ControlMailbox> {
+  const { createControlMailbox } = await import('../../brokers/create-control-mailbox.js');
+  return createControlMailbox(withSecret(context, url));
+}
+
+/** The broker's URL, with its deployed credentials' secret when it has one. */
+function withSecret(context: CliContext, url: string): BrokerConfigInput {
   const secretArn = brokerSecretArnOf(url, context.env);
   const kind = brokerKindOf(url);
-  return createEventDispatcher(secretArn && kind ? { kind, url, secretArn } : url);
+  return secretArn && kind ? { kind, url, secretArn } : url;
 }
 
 async function lambdaMode(
