@@ -72,7 +72,8 @@ export function eventRoutingKey(eventType: string): string {
 
 /** The group of an event type, the part before the first `-` (Celery's `group_from`). */
 export function eventGroup(eventType: string): string {
-  return eventType.split('-', 1)[0] ?? eventType;
+  const dash = eventType.indexOf('-');
+  return dash === -1 ? eventType : eventType.slice(0, dash);
 }
 
 /** Where a published task went, added to `task-sent` as Celery's `send_task_message` does. */

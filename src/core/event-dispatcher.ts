@@ -124,6 +124,8 @@ export interface EventStamp {
 export class EventStamper {
   readonly hostname: string;
   readonly #hostnameJson: string;
+  #offset = 0;
+  #offsetAt = Number.NEGATIVE_INFINITY;
   readonly #pid: number;
   readonly #clock: LamportClock;
   readonly #now: () => number;
@@ -152,11 +154,20 @@ export class EventStamper {
     // a measurable share of its drain rate (bench/drain.ts).
     const own = JSON.stringify(shadowsStamp(fields) ? withoutStampKeys(fields) : fields);
     const json =
-      `{"hostname":${this.#hostnameJson},"utcoffset":${celeryUtcOffset(new Date(now))},` +
+      `{"hostname":${this.#hostnameJson},"utcoffset":${this.#utcOffset(now)},` +
       `"pid":${this.#pid},"clock":${this.#clock.forward()}` +
       `${own.length > 2 ? `,${own.slice(1, -1)}` : ''},` +
       `"timestamp":${JSON.stringify(timestamp)},"type":"${draft.type}"}`;
     return { type: draft.type, json };
+  }
+
+  /** {@link celeryUtcOffset}, looked up once a minute: a daylight-saving change shows a minute late at most. */
+  #utcOffset(now: number): number {
+    if (now - this.#offsetAt >= 60_000 || now < this.#offsetAt) {
+      this.#offset = celeryUtcOffset(new Date(now));
+      this.#offsetAt = now;
+    }
+    return this.#offset;
   }
 }
 

@@ -35,6 +35,9 @@ export function exceptionRepr(thrown: unknown): string {
 
 function toJsonLike(value: unknown): unknown {
   if (value === undefined) return null;
+  // Already JSON (most task results): no round trip through JSON text.
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   let text: string | undefined;
   try {
     // A BigInt prints as a Python int would (exactly up to 2^53).

@@ -69,9 +69,10 @@ export function createAmazonMqDispatcher(
   const executor = instrumented ?? invoker;
   const dispatch = async (
     event: RmqEvent,
-    _context: unknown,
+    context: { functionName?: string } | undefined,
     { signal }: { signal: AbortSignal },
   ): Promise<DispatcherResult> => {
+    metrics?.captureColdStartMetric?.(context?.functionName);
     const raws = new Map<Delivery, RawDelivery>();
     const deliveries = decodeRmqEvent(event).map((item) => {
       const delivery: Delivery = {

@@ -6,7 +6,8 @@
  * and `POWERTOOLS_SERVICE_NAME` (params `metricsNamespace`, `serviceName` in `serverless.yml`).
  *
  * One EMF object per (task, queue) and per (task, queue, reason) an invocation saw: a dimension
- * set applies to a whole object, and a batch may mix queues.
+ * set applies to a whole object, and a batch may mix queues. Every function (task functions, the
+ * poller, the Amazon MQ dispatcher) also counts its cold starts (`ColdStart`, Powertools').
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AttemptRecord } from '../worker/attempt-log.js';
@@ -31,6 +32,11 @@ export interface TaskMetricsSink {
   addDimensions(dimensions: Record<string, string>): void;
   addMetric(name: string, unit: Unit, value: number): void;
   publishStoredMetrics(): void;
+  /**
+   * Powertools' `ColdStart` metric (dimensions `service`, `function_name`): 1 at an execution
+   * environment's first invocation, nothing at later ones.
+   */
+  captureColdStartMetric?(functionName?: string): void;
 }
 
 /**

@@ -83,6 +83,7 @@ export function createPollerHandler(runtime: LambdaRuntime, options: PollerOptio
       { signal }: { signal: AbortSignal },
     ): Promise<PollerResult> => {
       const { registry } = runtime;
+      metrics?.captureColdStartMetric?.(context.functionName);
       const hardStop = () => context.getRemainingTimeInMillis() <= stopAt;
       const relay = store
         ? createDrainRelay({

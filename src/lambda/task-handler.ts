@@ -160,6 +160,7 @@ export function createTaskHandler(
     { signal }: { signal: AbortSignal },
   ): Promise<TaskInvocationResult> => {
     const remainingTimeMs = () => context.getRemainingTimeInMillis() - margin;
+    metrics?.captureColdStartMetric?.(context.functionName);
     // middy hands every invocation of a warm container the same AbortSignal until it fires, and a
     // run listens to its signal until it aborts: give each invocation a signal of its own, unlinked
     // when the batch is answered, so listeners do not pile up on middy's across invocations.

@@ -128,6 +128,7 @@ describe('the task function observability', () => {
     vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'Shop');
     vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'orders');
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
     const handler = createTaskHandler(registry, 'obs.job', {
       logger: null,
       metrics: createMetrics(),
@@ -139,8 +140,9 @@ describe('the task function observability', () => {
       fakeContext(),
     );
 
-    // Assess
-    const blobs = emfBlobs(output.jsonLines());
+    // Assess: the environment's cold start, then the invocation's metrics.
+    const [coldStart, ...blobs] = emfBlobs(output.jsonLines());
+    expect(coldStart).toMatchObject({ ColdStart: 1, service: 'orders' });
     expect(blobs).toHaveLength(2);
     for (const blob of blobs) expectValidEmf(blob);
     const [outcomes, dead] = blobs as [Record<string, unknown>, Record<string, unknown>];
@@ -159,5 +161,29 @@ describe('the task function observability', () => {
     expect(directive?.Namespace).toBe('Shop');
     expect(dead).toMatchObject({ reason: 'not-retryable', [TASK_METRICS.deadLettered]: 1 });
     expect(output.text()).not.toContain(SECRET);
+  });
+
+  it('counts a cold start once per execution environment', async () => {
+    // Prepare: Lambda's own variable (provisioned environments are not counted).
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
+    vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
+    const handler = createTaskHandler(registry, 'obs.job', {
+      logger: null,
+      metrics: createMetrics(),
+    });
+
+    // Act
+    await handler({ messages: [rawOf('ok')] }, fakeContext());
+    await handler({ messages: [rawOf('ok')] }, fakeContext());
+
+    // Assess
+    const coldStarts = emfBlobs(output.jsonLines()).filter((blob) => 'ColdStart' in blob);
+    expect(coldStarts).toHaveLength(1);
+    expectValidEmf(coldStarts[0] as Record<string, unknown>);
+    expect(coldStarts[0]).toMatchObject({
+      ColdStart: 1,
+      function_name: fakeContext().functionName,
+    });
   });
 });
