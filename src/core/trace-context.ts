@@ -113,10 +113,12 @@ export function traceIdsOf(context: TraceContext): TraceIds | null {
 }
 
 /**
- * `message` with `context` recorded: each trace header the message lacks is added to its headers
- * and to the `options.headers` of every signature in its embed (callbacks, errbacks, chain steps,
- * chord body), so whichever worker sends them next, ours or Celery's, sends the context along.
- * Headers the message or a signature already has win: a context is never overwritten.
+ * `message` with `context` recorded: each trace header the message lacks is added to its headers,
+ * to the nested `headers` header (all a Celery worker's `retry()` re-sends of a message's own
+ * headers: `Context.headers`, as sentry-sdk writes it too), and to the `options.headers` of
+ * every signature in its embed (callbacks, errbacks, chain steps, chord body), so whichever
+ * worker sends them next, ours or Celery's, sends the context along. Headers the message or a
+ * signature already has win: a context is never overwritten.
  *
  * @param sentAt - also record when it was published ({@link SENT_HEADER}); queue latency counts from it
  */
@@ -131,6 +133,9 @@ export function withTraceContext(
   if (sentAt !== undefined) extraHeaders[SENT_HEADER] = sentAt.toISOString();
   if (entries.length === 0) return { ...message, extraHeaders };
   const headers = Object.fromEntries(entries) as JsonObject;
+  // The context the message ends up with (its own headers won), as the nested copy.
+  const effective = traceContextOf({ extraHeaders }) as JsonObject;
+  extraHeaders.headers = { ...effective, ...plainObject(message.extraHeaders.headers) };
   return { ...message, extraHeaders, embed: stampEmbed(message.embed, headers) };
 }
 
@@ -155,7 +160,13 @@ function stamp(sig: JsonValue, headers: JsonObject): JsonValue {
   ) {
     return sig;
   }
-  const own = options?.headers;
-  const ownHeaders = own && typeof own === 'object' && !Array.isArray(own) ? own : {};
-  return { ...sig, options: { ...options, headers: { ...headers, ...ownHeaders } } };
+  return {
+    ...sig,
+    options: { ...options, headers: { ...headers, ...plainObject(options?.headers) } },
+  };
+}
+
+/** `value` when it is a plain object (a JSON object, an AMQP table), else an empty one. */
+function plainObject(value: unknown): JsonObject {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : {};
 }

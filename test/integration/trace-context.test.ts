@@ -111,6 +111,18 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
     ]);
   });
 
+  it("keeps the trace through a Python worker's retry", async () => {
+    // Act
+    await publisher().sendTask('wf.flaky', { args: [5], queue: pyQueue });
+
+    // Assess: Celery's retry() re-sends the nested `headers` copy we write (Context.headers).
+    await until(() => python.runs().length >= 2, 'the Python run and its retry');
+    expect(python.runs().map((run) => [run.retries, run.kwargs])).toEqual([
+      [0, { traceparent: TRACEPARENT }],
+      [1, { traceparent: TRACEPARENT }],
+    ]);
+  });
+
   it('logs the trace in our step that Celery sent after its own (ours → Python → ours)', async () => {
     // Prepare
     const pyStep: SignatureDict = {

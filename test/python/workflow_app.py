@@ -14,6 +14,8 @@ worker discards names it does not know):
   wf.fail(*args)      raises interop_app.FatalError (task FAILURE, errbacks called)
   wf.errback(task_id) returns task_id; the old-style errback signature, so a Celery worker
                       sends it as a message with args (failed_task_id, ...)
+  wf.flaky(x, fail_times=1)  retries (countdown 0) until it has run fail_times times, then
+                      returns x; each run records the `traceparent` header it saw
 """
 
 from __future__ import annotations
@@ -48,3 +50,13 @@ def errback(self, task_id):
     # worker and ours handle it the same way.
     _record(self, (task_id,), {})
     return task_id
+
+
+@app.task(name='wf.flaky', bind=True, queue=QUEUE, max_retries=3)
+def flaky(self, x, fail_times=1):
+    # Records the trace header its message carried at the top level, where producers put it, to
+    # show what Celery's retry() keeps of headers it does not know.
+    _record(self, (x,), {'traceparent': getattr(self.request, 'traceparent', None)})
+    if self.request.retries < fail_times:
+        raise self.retry(countdown=0)
+    return x

@@ -125,6 +125,8 @@ describe('withTraceContext', () => {
     // Assess
     expect(traced.extraHeaders).toEqual({
       traceparent: TRACEPARENT,
+      // What a Celery worker's retry() re-sends (Context.headers).
+      headers: { traceparent: TRACEPARENT },
       [SENT_HEADER]: sentAt.toISOString(),
     });
     expect(traced.embed.callbacks?.[0]).toMatchObject({
@@ -157,6 +159,7 @@ describe('withTraceContext', () => {
 
     // Assess
     expect(traced.extraHeaders.traceparent).toBe(own);
+    expect(traced.extraHeaders.headers).toEqual({ traceparent: own });
     expect(traced.embed.chain?.[0]).toMatchObject({ options: { headers: { traceparent: own } } });
   });
 });
