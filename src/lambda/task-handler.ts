@@ -12,6 +12,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { celeryEventsFromEnv } from '../config/events-config.js';
 import { deadLetterForDecodeFailure, deadLetterReason } from '../core/dead-letter.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { OnceStore } from '../core/once-store.js';
@@ -89,6 +90,8 @@ export function createTaskHandler(
   const store = options.store;
   // Only whether it is set matters here: the function stores nothing, its dispatcher does.
   const results = options.results ?? Boolean(process.env.RESULT_BACKEND?.trim());
+  // With Celery events on, the dispatcher's task-succeeded shows the result: return it too.
+  const keepResults = results || celeryEventsFromEnv();
   const offline = process.env.IS_OFFLINE === 'true';
   const logger = options.logger !== undefined ? options.logger : offline ? null : createLogger();
   const metrics = options.metrics !== undefined ? options.metrics : metricsInLambda();
@@ -146,7 +149,7 @@ export function createTaskHandler(
       runMessage(registry, message, {
         remainingTimeMs,
         signal,
-        keepResults: results,
+        keepResults,
         results,
         ...(store ? { store } : {}),
       });

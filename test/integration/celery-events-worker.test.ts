@@ -16,10 +16,12 @@ import { main } from '../../src/cli/main.js';
 import { type EventDispatcher, workerNodeName } from '../../src/core/event-dispatcher.js';
 import { createRegistry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
+import { createAmazonMqDispatcher } from '../../src/lambda/amazon-mq-dispatcher.js';
 import { createPollerHandler } from '../../src/lambda/poller-handler.js';
 import { createRuntime, type LambdaRuntime } from '../../src/lambda/runtime.js';
 import { createPublisher } from '../../src/producer/publisher.js';
 import { createCliApp } from '../fixtures-app/cli-app.js';
+import { rmqEvent, rmqEventMessageOf } from '../helpers/amazon-mq-event.js';
 import { PYTHON } from '../helpers/celery.js';
 import { captureCeleryEvents, type StateDump, stopCaptures } from '../helpers/celery-events.js';
 import { testContext } from '../helpers/cli.js';
@@ -237,6 +239,52 @@ describe.each(BROKERS)('on $kind', ({ kind, url }) => {
       expect(presence.filter((type) => type === 'worker-heartbeat').length).toBeGreaterThan(1);
       expect(state.workers[pollerName]).toMatchObject({ alive: true, processed: 3 });
     });
+  });
+});
+
+describe.each(CELERY_VERSIONS)('Celery $version State, on Amazon MQ', ({ python }) => {
+  it('follows what the Amazon MQ dispatcher runs in its task functions', async () => {
+    // Prepare: the dispatcher's environment is the worker, named after its function.
+    const environment = randomUUID().replaceAll('-', '');
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'svc-dev-dispatcher');
+    // What the plugin sets on every function with custom.celery.events.
+    vi.stubEnv('CELERY_EVENTS', 'true');
+    vi.stubEnv('AWS_LAMBDA_LOG_STREAM_NAME', `2026/12/05/[$LATEST]${environment}`);
+    const dispatcherName = `svc-dev-dispatcher@${environment.slice(0, 12)}`;
+    const [capture] = await listen('rabbitmq', vhost.url, python, [5]);
+    const { queue, registry, add, bad, flaky } = app();
+    const runtime = createRuntime({ registry, broker: vhost.url, events: true });
+    track(runtime.broker());
+    track(runtime.events?.() as EventDispatcher);
+    const messages = [
+      add.createMessage({ args: [4, 5] }),
+      bad.createMessage({ args: [0] }),
+      flaky.createMessage({}),
+    ];
+    const dispatch = createAmazonMqDispatcher(runtime, {
+      client: inProcessInvoker(registry, { prefix: '' }),
+    });
+
+    // Act: the event source's batch, as Lambda hands it to the function.
+    const counts = await dispatch(
+      rmqEvent({ [queue]: messages.map((message) => rmqEventMessageOf(message)) }),
+      fakeContext(),
+    );
+    const state = await (capture as Promise<StateDump>);
+
+    // Assess
+    expect(counts).toMatchObject({ succeeded: 1, dead: 1, retry: 1 });
+    const [ok, failed, retried] = messages.map((message) => state.tasks[message.id]);
+    expect(ok).toMatchObject({ name: 'ev.add', state: 'SUCCESS', args: '[4, 5]', result: '9' });
+    expect(ok?.worker).toBe(dispatcherName);
+    expect(failed).toMatchObject({ state: 'FAILURE', exception: "TypeError('broken input')" });
+    expect(retried).toMatchObject({
+      state: 'RETRY',
+      exception: "FlakyError('mail server timeout')",
+    });
+    // Online at its first invocation; a frozen environment beats no more, so State lets it expire.
+    expect(typesFrom(state, dispatcherName)[0]).toBe('worker-online');
+    expect(state.workers[dispatcherName]).toMatchObject({ sw_ident: 'serverless-celery' });
   });
 });
 
