@@ -108,6 +108,27 @@ export function workerNodeName(env: Record<string, string | undefined> = process
   return `celery@${osHostname()}`;
 }
 
+/**
+ * A node name given as Celery's `-n` takes it: `name@host`, or a bare host (`celery@` is then
+ * put before it), with Celery's `%h` (host name), `%n` (its first label) and `%d` (its domain)
+ * expanded in both parts, as `celery/utils/nodenames.py` does.
+ *
+ * @example
+ * celeryNodeName('worker1@%h', 'box.example.com'); // 'worker1@box.example.com'
+ * celeryNodeName('%n', 'box.example.com'); // 'celery@box'
+ */
+export function celeryNodeName(given: string, host: string = osHostname()): string {
+  const at = given.indexOf('@');
+  const name = at === -1 ? 'celery' : given.slice(0, at) || 'celery';
+  const where = at === -1 ? given : given.slice(at + 1);
+  const [first = host, ...domain] = host.split('.');
+  const expand = (text: string) =>
+    text.replace(/%([hnd%])/g, (_match, key: string) =>
+      key === 'h' ? host : key === 'n' ? first : key === 'd' ? domain.join('.') : '%',
+    );
+  return `${expand(name)}@${expand(where || host)}`;
+}
+
 /** Who stamps: the sender's identity, its clock and time source. */
 export interface EventStamp {
   /** @defaultValue {@link workerNodeName}() */

@@ -66,6 +66,11 @@ export interface WorkerOptions extends DispatchOptions {
    * caller closes it after the worker returns. @defaultValue none
    */
   readonly remoteControl?: ControlMailbox | null;
+  /**
+   * The node name remote control answers as (Celery's `-n`); give `events` the same.
+   * @defaultValue the events' hostname, else `celery@<host>`
+   */
+  readonly hostname?: string;
 }
 
 /**
@@ -103,7 +108,7 @@ export async function runWorker(
   if (options.remoteControl && active) {
     await startRemoteControl({
       mailbox: options.remoteControl,
-      hostname: options.events?.hostname ?? workerNodeName(),
+      hostname: options.hostname ?? options.events?.hostname ?? workerNodeName(),
       registry,
       active,
       logger,

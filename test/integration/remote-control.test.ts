@@ -5,6 +5,7 @@
  * hears nothing from it when addressed to another node.
  */
 import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker } from '../../src/brokers/create-broker.js';
@@ -106,7 +107,10 @@ describe.each(['redis', 'rabbitmq'] as const)('remote control on %s', (kind) => 
 });
 
 describe('worker --remote-control', () => {
-  it('answers celery inspect ping until it stops', async () => {
+  /** `-n probe@%n`: Celery's expansion of the host name's first label. */
+  const PROBE = `probe@${hostname().split('.')[0]}`;
+
+  it('answers celery inspect ping as its -n node name until it stops', async () => {
     // Prepare: tasks from a fake broker (none); the mailbox on the --broker URL.
     const testBroker = await startTestBroker('redis', 'remote-control-cli');
     const cli = createCliApp({ queue: 'jobs', prefix: 'rc-cli' });
@@ -114,17 +118,20 @@ describe('worker --remote-control', () => {
 
     try {
       // Act
-      const worker = main(['worker', '--remote-control', '--broker', testBroker.url], context);
-      let ping = await celeryInspect(testBroker.url, PYTHON, ['ping']);
+      const worker = main(
+        ['worker', '--remote-control', '-n', 'probe@%n', '--broker', testBroker.url],
+        context,
+      );
+      let ping = await celeryInspect(testBroker.url, PYTHON, ['ping', '-d', PROBE]);
       for (let attempt = 0; ping.code !== 0 && attempt < 10; attempt++) {
-        ping = await celeryInspect(testBroker.url, PYTHON, ['ping']);
+        ping = await celeryInspect(testBroker.url, PYTHON, ['ping', '-d', PROBE]);
       }
       context.shutdown('SIGTERM');
       const code = await worker;
       const after = await celeryInspect(testBroker.url, PYTHON, ['ping']);
 
       // Assess
-      expect(ping).toEqual({ code: 0, replies: { [HOSTNAME]: { ok: 'pong' } } });
+      expect(ping).toEqual({ code: 0, replies: { [PROBE]: { ok: 'pong' } } });
       expect(code).toBe(0);
       expect(after.output).toContain('No nodes replied');
     } finally {

@@ -9,7 +9,7 @@
 import { type Command, Option } from 'commander';
 import { type BrokerConfigInput, brokerKindOf } from '../../config/broker-config.js';
 import { brokerSecretArnOf } from '../../config/broker-secret.js';
-import type { EventDispatcher } from '../../core/event-dispatcher.js';
+import { celeryNodeName, type EventDispatcher } from '../../core/event-dispatcher.js';
 import type { Registry } from '../../core/registry.js';
 import type { ControlMailbox } from '../../core/remote-control.js';
 import type { TaskExecutor } from '../../worker/executor.js';
@@ -48,6 +48,8 @@ export interface WorkerCommandOptions extends CommonOptions {
   readonly events?: boolean;
   /** Answer Celery's remote control (`celery inspect ping|active|registered`). @defaultValue false */
   readonly remoteControl?: boolean;
+  /** The node name events and remote control use (Celery's `-n`, `%h` expanded). @defaultValue `celery@<host>` */
+  readonly hostname?: string;
   /** The line per message. @defaultValue `$LOG_FORMAT`, else `text` on a terminal, `json` elsewhere */
   readonly logFormat?: (typeof LOG_FORMATS)[number];
 }
@@ -111,6 +113,10 @@ export function registerWorker(
       'send Celery events (task-*, worker-*) for Flower and `celery events` (Celery -E)',
     )
     .option(
+      '-n, --hostname <name>',
+      "node name for events and remote control, Celery's -n (%h: host name; default celery@%h)",
+    )
+    .option(
       '--remote-control',
       'answer `celery inspect ping|active|registered` (Celery remote control) for Flower and health checks',
     )
@@ -149,7 +155,8 @@ export async function runWorkerCommand(
   const { runWorker } = await import('../../worker/local-worker.js');
   const choice = chooseBroker(context, app, options.broker);
   const logFormat = chooseLogFormat(options.logFormat, context.env, context.stdoutIsTTY);
-  const events = options.events ? await openEvents(context, choice.url) : null;
+  const hostname = options.hostname === undefined ? undefined : celeryNodeName(options.hostname);
+  const events = options.events ? await openEvents(context, choice.url, hostname) : null;
   const mailbox = options.remoteControl ? await openMailbox(context, choice.url) : null;
   const closeEvents = () => Promise.all([events?.close(), mailbox?.close()]);
   return withBroker(choice, async (broker) => {
@@ -172,6 +179,7 @@ export async function runWorkerCommand(
         resultBackend,
         events,
         remoteControl: mailbox,
+        ...(hostname === undefined ? {} : { hostname }),
         concurrency: options.concurrency ?? 10,
         prefetchMultiplier: options.prefetchMultiplier ?? 4,
         signal: stop.signal,
@@ -190,10 +198,17 @@ export async function runWorkerCommand(
 }
 
 /** The event dispatcher on the worker's broker, with its deployed credentials when it has them. */
-async function openEvents(context: CliContext, url: string): Promise<EventDispatcher> {
+async function openEvents(
+  context: CliContext,
+  url: string,
+  hostname: string | undefined,
+): Promise<EventDispatcher> {
   // Loaded only with --events: a worker without them never loads the dispatchers.
   const { createEventDispatcher } = await import('../../brokers/create-event-dispatcher.js');
-  return createEventDispatcher(withSecret(context, url));
+  return createEventDispatcher(
+    withSecret(context, url),
+    hostname === undefined ? {} : { hostname },
+  );
 }
 
 /** The remote-control mailbox on the worker's broker (loaded only with --remote-control). */

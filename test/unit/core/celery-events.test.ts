@@ -15,6 +15,7 @@ import {
   workerEvent,
 } from '../../../src/core/celery-events.js';
 import {
+  celeryNodeName,
   celeryUtcOffset,
   EVENTS_PER_MESSAGE,
   EventStamper,
@@ -214,6 +215,21 @@ describe('celeryUtcOffset', () => {
     vi.spyOn(date, 'getTimezoneOffset').mockReturnValue(minutesWest);
 
     expect(celeryUtcOffset(date)).toBe(expected);
+  });
+});
+
+describe('celeryNodeName', () => {
+  it.each([
+    ['worker1@%h', 'worker1@box.example.com'],
+    ['worker1@%n', 'worker1@box'],
+    ['%n@%d', 'box@example.com'],
+    ['box2', 'celery@box2'],
+    ['%h', 'celery@box.example.com'],
+    ['@%n', 'celery@box'],
+    ['w@', 'w@box.example.com'],
+    ['100%%@%n', '100%@box'],
+  ])("expands %s as Celery's -n does", (given, expected) => {
+    expect(celeryNodeName(given, 'box.example.com')).toBe(expected);
   });
 });
 
