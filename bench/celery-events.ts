@@ -12,13 +12,12 @@ import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import { RabbitMqEventDispatcher } from '../src/brokers/rabbitmq/rabbitmq-events.js';
 import { RedisEventDispatcher } from '../src/brokers/redis/redis-events.js';
 import { parseBrokerConfig } from '../src/config/broker-config.js';
 import { type EventDraft, taskSucceeded } from '../src/core/celery-events.js';
 import type { EventDispatcher } from '../src/core/event-dispatcher.js';
+import { listenToEvents } from './harness.js';
 
 const run = promisify(execFile);
 const N = Number(process.argv[2] ?? 10_000);
@@ -88,12 +87,7 @@ async function benchRedis(rows: string[]): Promise<void> {
     });
   });
   const url = `redis://127.0.0.1:${port}/0`;
-  const listener = new Redis(url);
-  let heard = 0;
-  listener.on('pmessage', () => {
-    heard += 1;
-  });
-  await listener.psubscribe('/0.celeryev/*');
+  const listener = await listenToEvents(url);
   const config = parseBrokerConfig({ kind: 'redis', url });
   if (config.kind !== 'redis') throw new Error('unreachable');
   const events = new RedisEventDispatcher({ config, hostname: 'bench@redis' });
@@ -103,10 +97,10 @@ async function benchRedis(rows: string[]): Promise<void> {
     }
   } finally {
     await events.close();
-    await listener.quit();
+    await listener.stop();
     child.kill('SIGTERM');
   }
-  console.error(`redis: the listener heard ${heard} messages`);
+  console.error(`redis: the listener heard ${listener.heard()} messages`);
 }
 
 async function benchRabbit(rows: string[]): Promise<void> {
@@ -115,13 +109,7 @@ async function benchRabbit(rows: string[]): Promise<void> {
   await run('rabbitmqctl', ['set_permissions', '-q', '-p', vhost, 'guest', '.*', '.*', '.*']);
   const url = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`;
   try {
-    const connection = await amqp.connect(url);
-    const channel = await connection.createChannel();
-    await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
-    // Like a Celery receiver: an auto-deleted queue whose events live 5 s (event_queue_ttl).
-    const { queue } = await channel.assertQueue('', { exclusive: true, messageTtl: 5000 });
-    await channel.bindQueue(queue, 'celeryev', '#');
-    await channel.consume(queue, () => undefined, { noAck: true });
+    const listener = await listenToEvents(url);
     for (const confirm of [true, false]) {
       const config = parseBrokerConfig({ kind: 'rabbitmq', url });
       if (config.kind !== 'rabbitmq') throw new Error('unreachable');
@@ -134,7 +122,7 @@ async function benchRabbit(rows: string[]): Promise<void> {
       }
       await events.close();
     }
-    await connection.close();
+    await listener.stop();
   } finally {
     await run('rabbitmqctl', ['delete_vhost', '-q', vhost]);
   }

@@ -9,14 +9,13 @@
  * reads) or by BullMQ's addBulk. Slow peers get a smaller N (the figure says which).
  */
 
-import amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import {
   BROKERS,
   type BrokerName,
   cleanQueue,
   createVhost,
   type Figure,
+  listenToEvents,
   measure,
   PYTHON,
   RUNS,
@@ -251,7 +250,8 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
         ? tsxCommand('peers/bullmq.ts', ['publish', queue, String(item.n - 1), 'bulk'])
         : tsxCommand('peers/ours.ts', ['publish', item.broker, queue, String(item.n - 1), 'batch']);
     await runChild(fill);
-    const receiver = item.eventsOf ? await listen(item.broker) : undefined;
+    // A receiver of the worker's events in this process, as Flower would be.
+    const receiver = item.eventsOf ? await listenToEvents(BROKERS[item.broker]) : undefined;
     const [command, args] = item.worker(queue, item.n);
     const worker = startChild(command, args);
     try {
@@ -259,39 +259,11 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
       return done.rate as number;
     } finally {
       await worker.stop();
-      await receiver?.();
+      await receiver?.stop();
     }
   } finally {
     await cleanQueue(item.broker, queue);
   }
-}
-
-/**
- * A receiver of the worker's events in this process, as Flower would be: a pattern subscription
- * on Redis, a bound queue on RabbitMQ (events nobody listens to cost the broker less). Returns
- * how to stop it.
- */
-async function listen(broker: BrokerName): Promise<() => Promise<void>> {
-  const url = BROKERS[broker];
-  if (broker === 'redis') {
-    const subscriber = new Redis(url);
-    subscriber.on('pmessage', () => undefined);
-    const db = new URL(url).pathname.replace(/^\//, '') || '0';
-    await subscriber.psubscribe(`/${db}.celeryev/*`);
-    return async () => {
-      await subscriber.quit();
-    };
-  }
-  const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
-  await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
-  // Like a Celery receiver: an exclusive queue whose events live 5 s (event_queue_ttl).
-  const { queue } = await channel.assertQueue('', { exclusive: true, messageTtl: 5000 });
-  await channel.bindQueue(queue, 'celeryev', '#');
-  await channel.consume(queue, () => undefined, { noAck: true });
-  return async () => {
-    await connection.close();
-  };
 }
 
 /** Measures `base` and `withEvents` run by run, alternating: one figure each. */

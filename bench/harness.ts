@@ -441,3 +441,37 @@ export async function cleanQueue(broker: BrokerName, queue: string): Promise<voi
     redis.disconnect();
   }
 }
+
+/** A receiver of Celery events (see {@link listenToEvents}). */
+export interface EventListener {
+  /** Messages heard so far (an event, or a list of them). */
+  heard(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A receiver of the Celery events on `url`, as Flower's would be: a pattern subscription to
+ * `/<db>.celeryev/*` on Redis; on RabbitMQ an exclusive queue bound to `celeryev` with `#`, its
+ * events living 5 s (Celery's `event_queue_ttl`). Events nobody listens to cost the broker less,
+ * so a benchmark of sending them listens.
+ */
+export async function listenToEvents(url: string): Promise<EventListener> {
+  let heard = 0;
+  const hear = () => {
+    heard += 1;
+  };
+  if (url.startsWith('redis')) {
+    const subscriber = new Redis(url);
+    subscriber.on('pmessage', hear);
+    const db = new URL(url).pathname.replace(/^\//, '') || '0';
+    await subscriber.psubscribe(`/${db}.celeryev/*`);
+    return { heard: () => heard, stop: async () => void (await subscriber.quit()) };
+  }
+  const connection = await connect(url);
+  const channel = await connection.createChannel();
+  await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
+  const { queue } = await channel.assertQueue('', { exclusive: true, messageTtl: 5000 });
+  await channel.bindQueue(queue, 'celeryev', '#');
+  await channel.consume(queue, hear, { noAck: true });
+  return { heard: () => heard, stop: () => connection.close() };
+}
