@@ -1,10 +1,18 @@
 /**
  * Our local worker for integration tests: started in the background on given queues, stopped by
- * the function it returns (which aborts it and waits until what it held is settled).
+ * the function it returns (which aborts it and waits until what it held is settled); and beside
+ * a real Python Celery worker, for the tests of messages crossing between the two.
  */
+import { randomUUID } from 'node:crypto';
 import type { Broker } from '../../src/brokers/broker.js';
+import { createBroker } from '../../src/brokers/create-broker.js';
 import type { Registry } from '../../src/core/registry.js';
-import { runLocalWorker, type WorkerOptions } from '../../src/worker/local-worker.js';
+import {
+  runLocalWorker,
+  type WorkerEvent,
+  type WorkerOptions,
+} from '../../src/worker/local-worker.js';
+import { type CeleryWorker, startCeleryWorker, stopCeleryWorkers } from './celery.js';
 
 /** Starts {@link runLocalWorker}; the result stops it. `waitMs` defaults to 200 ms. */
 export function startLocalWorker(
@@ -21,5 +29,63 @@ export function startLocalWorker(
   return () => {
     controller.abort();
     return running;
+  };
+}
+
+/** Our worker and a Python Celery worker side by side, each on a queue of its own. */
+export interface WorkersBesidePython {
+  /** The queue our tasks are declared on and our worker consumes. */
+  readonly tsQueue: string;
+  /** The queue the Python worker (`workflow_app` included) consumes. */
+  readonly pyQueue: string;
+  readonly registry: Registry;
+  readonly broker: Broker;
+  readonly python: CeleryWorker;
+  /** Our worker's outcomes so far, in order. */
+  readonly events: WorkerEvent[];
+  /** Stops both workers and closes the broker; resolves with the Python workers' node names. */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Starts our local worker (tasks of `ourApp(tsQueue)`) and a real Python Celery worker on
+ * `url`, each on a fresh queue named after `label`.
+ */
+export async function startBesidePython(
+  kind: 'redis' | 'rabbitmq',
+  url: string,
+  ourApp: (queue: string) => Registry,
+  label: string,
+): Promise<WorkersBesidePython> {
+  const tsQueue = `sc-${label}-ts-${randomUUID()}`;
+  const pyQueue = `sc-${label}-py-${randomUUID()}`;
+  const registry = ourApp(tsQueue);
+  const broker = createBroker(
+    { kind, url },
+    { queues: registry.queues, logger: { warn: () => {} } },
+  );
+  const python = await startCeleryWorker({
+    broker: url,
+    queue: pyQueue,
+    include: ['workflow_app'],
+  });
+  const events: WorkerEvent[] = [];
+  const stopOurs = startLocalWorker(broker, registry, {
+    queues: [tsQueue],
+    onOutcome: (event) => events.push(event),
+  });
+  return {
+    tsQueue,
+    pyQueue,
+    registry,
+    broker,
+    python,
+    events,
+    async stop() {
+      await stopOurs();
+      const hostnames = await stopCeleryWorkers();
+      await broker.close();
+      return hostnames;
+    },
   };
 }

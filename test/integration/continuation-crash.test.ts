@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.js';
@@ -26,6 +25,7 @@ import { createRegistry } from '../../src/core/registry.js';
 import { BROKERS } from '../helpers/brokers.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
 import { deleteQueueKeys, redisUrl } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
 const CONSUMER = path.resolve(
   import.meta.dirname,
@@ -210,16 +210,4 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
   const done = new Promise((resolve) => child.once('exit', resolve));
   child.kill(signal);
   await done;
-}
-
-async function until(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  describe: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out; ${describe()}`);
-    await sleep(50);
-  }
 }

@@ -8,11 +8,8 @@
  *
  * Redis: a throw-away server per file; RabbitMQ: a throw-away vhost per file.
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.js';
-import { createBroker } from '../../src/brokers/create-broker.js';
 import { chain } from '../../src/core/canvas.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
 import type { SignatureDict } from '../../src/core/signature.js';
@@ -21,8 +18,9 @@ import { createPublisher } from '../../src/producer/publisher.js';
 import { attemptJsonLine } from '../../src/worker/attempt-log.js';
 import type { WorkerEvent } from '../../src/worker/events.js';
 import { BROKERS, startTestBroker, type TestBroker } from '../helpers/brokers.js';
-import { type CeleryWorker, startCeleryWorker, stopCeleryWorkers } from '../helpers/celery.js';
-import { startLocalWorker } from '../helpers/worker.js';
+import type { CeleryWorker } from '../helpers/celery.js';
+import { until } from '../helpers/until.js';
+import { startBesidePython, type WorkersBesidePython } from '../helpers/worker.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
@@ -49,14 +47,6 @@ function ourApp(queue: string): Registry {
   return createRegistry({ tasks: [add, wrap, flaky], queues: [{ name: queue }] });
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
   let url: string;
   let testBroker: TestBroker;
@@ -66,7 +56,7 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
   let broker: Broker;
   let python: CeleryWorker;
   let events: WorkerEvent[];
-  let stopOurs: () => Promise<void>;
+  let workers: WorkersBesidePython;
 
   beforeAll(async () => {
     testBroker = await startTestBroker(kind, 'trace');
@@ -76,23 +66,11 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
   afterAll(() => testBroker.stop());
 
   beforeEach(async () => {
-    tsQueue = `sc-trace-ts-${randomUUID()}`;
-    pyQueue = `sc-trace-py-${randomUUID()}`;
-    registry = ourApp(tsQueue);
-    broker = createBroker({ kind, url }, { queues: registry.queues, logger: { warn: () => {} } });
-    python = await startCeleryWorker({ broker: url, queue: pyQueue, include: ['workflow_app'] });
-    events = [];
-    stopOurs = startLocalWorker(broker, registry, {
-      queues: [tsQueue],
-      onOutcome: (event) => events.push(event),
-    });
+    workers = await startBesidePython(kind, url, ourApp, 'trace');
+    ({ tsQueue, pyQueue, registry, broker, python, events } = workers);
   });
 
-  afterEach(async () => {
-    await stopOurs();
-    await stopCeleryWorkers();
-    await broker.close();
-  });
+  afterEach(() => workers.stop());
 
   /** Our worker's log lines so far, as `--log-format json` prints them. */
   const logLines = () => events.map((event) => JSON.parse(attemptJsonLine(event, new Date())));
@@ -104,7 +82,7 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
     const id = await publisher().sendTask('ts.flaky');
 
     // Assess
-    await until(() => events.length >= 2, 'the attempt and its retry');
+    await until(() => events.length >= 2, 30_000, 'the attempt and its retry');
     expect(logLines()).toEqual([
       expect.objectContaining({ id, outcome: 'retry', retries: 0, trace_id: TRACE_ID }),
       expect.objectContaining({ id, outcome: 'succeeded', retries: 1, trace_id: TRACE_ID }),
@@ -116,7 +94,7 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
     await publisher().sendTask('wf.flaky', { args: [5], queue: pyQueue });
 
     // Assess: Celery's retry() re-sends the nested `headers` copy we write (Context.headers).
-    await until(() => python.runs().length >= 2, 'the Python run and its retry');
+    await until(() => python.runs().length >= 2, 30_000, 'the Python run and its retry');
     expect(python.runs().map((run) => [run.retries, run.kwargs])).toEqual([
       [0, { traceparent: TRACEPARENT }],
       [1, { traceparent: TRACEPARENT }],
@@ -157,7 +135,7 @@ describe.each(BROKERS)('a producer trace through the queue on %s', (kind) => {
     await publisher().applyAsync(flow);
 
     // Assess
-    await until(() => events.length >= 2, 'both steps of ours');
+    await until(() => events.length >= 2, 30_000, 'both steps of ours');
     const [first, third] = logLines();
     expect(first).toMatchObject({ task: 'ts.add', outcome: 'succeeded', trace_id: TRACE_ID });
     expect(third).toMatchObject({ task: 'ts.wrap', outcome: 'succeeded', trace_id: TRACE_ID });

@@ -10,13 +10,11 @@
  * vhost per file.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.js';
-import { createBroker } from '../../src/brokers/create-broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
 import { createRegistry, type Registry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
@@ -27,12 +25,11 @@ import {
   type CeleryWorker,
   celeryPidboxBinding,
   PYTHON,
-  startCeleryWorker,
-  stopCeleryWorkers,
 } from '../helpers/celery.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
 import { deleteQueueKeys, redisUrl } from '../helpers/redis.js';
-import { startLocalWorker } from '../helpers/worker.js';
+import { until } from '../helpers/until.js';
+import { startBesidePython, type WorkersBesidePython } from '../helpers/worker.js';
 
 const REDIS_DB = 9;
 const PY_TASK = 'sentry.tasks.do_work';
@@ -91,14 +88,6 @@ interface SigSpec {
   readonly immutable?: boolean;
 }
 
-async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(50);
-  }
-}
-
 async function pythonSend(spec: Record<string, unknown>): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(
     PYTHON,
@@ -119,7 +108,7 @@ describe.each(BROKERS)('workflows with real Celery 5.2.6 on %s', (kind) => {
   let broker: Broker;
   let python: CeleryWorker;
   let events: WorkerEvent[];
-  let stopOurs: () => Promise<void>;
+  let workers: WorkersBesidePython;
 
   beforeAll(async () => {
     if (kind === 'rabbitmq') {
@@ -137,25 +126,12 @@ describe.each(BROKERS)('workflows with real Celery 5.2.6 on %s', (kind) => {
   });
 
   beforeEach(async () => {
-    tsQueue = `sc-wf-ts-${randomUUID()}`;
-    pyQueue = `sc-wf-py-${randomUUID()}`;
-    const registry = ourApp(tsQueue);
-    broker = createBroker(kind === 'redis' ? { kind, url } : { kind, url }, {
-      queues: registry.queues,
-      logger: { warn: () => undefined },
-    });
-    python = await startCeleryWorker({ broker: url, queue: pyQueue, include: ['workflow_app'] });
-    events = [];
-    stopOurs = startLocalWorker(broker, registry, {
-      queues: [tsQueue],
-      onOutcome: (event) => events.push(event),
-    });
+    workers = await startBesidePython(kind, url, ourApp, 'wf');
+    ({ tsQueue, pyQueue, broker, python, events } = workers);
   });
 
   afterEach(async () => {
-    await stopOurs();
-    const hostnames = await stopCeleryWorkers();
-    await broker.close();
+    const hostnames = await workers.stop();
     if (admin) {
       await deleteQueueKeys(admin, new RedisKeys(), [tsQueue, pyQueue]);
       for (const hostname of hostnames) {
@@ -279,7 +255,7 @@ describe.each(BROKERS)('workflows with real Celery 5.2.6 on %s', (kind) => {
 
     // Assess
     try {
-      await until(() => events.length > 0);
+      await until(() => events.length > 0, 15_000, "our worker's outcome");
       expect(events.map((event) => event.outcome)).toEqual([
         expect.objectContaining({
           kind: 'dead',
