@@ -19,6 +19,7 @@ import { decideRetry } from './retry-policy.js';
 import { createTaskContext, type Task } from './task.js';
 import { encodeResult, workflowNeedsResult } from './task-result.js';
 import { effectiveTimeLimits, runWithLimits } from './time-limits.js';
+import { runWithTraceContext, traceContextOf } from './trace-context.js';
 
 /** What running a message came to. */
 export type RunOutcome =
@@ -97,16 +98,25 @@ function onceKeys(task: Task, message: TaskMessage): { attempt?: string; done?: 
 
 /**
  * Runs one decoded message against the registry and returns its outcome. Never throws for
- * anything the task does: every error becomes an outcome.
+ * anything the task does: every error becomes an outcome. The run is in the trace its message
+ * came with: what the task publishes carries that trace on.
  *
  * @example
  * const outcome = await runMessage(registry, message);
  * await broker.settle([{ delivery, settlement: settlementFor(outcome, message) }]);
  */
-export async function runMessage(
+export function runMessage(
   registry: Registry,
   message: TaskMessage,
   options: RunOptions = {},
+): Promise<RunOutcome> {
+  return runWithTraceContext(traceContextOf(message), () => runOne(registry, message, options));
+}
+
+async function runOne(
+  registry: Registry,
+  message: TaskMessage,
+  options: RunOptions,
 ): Promise<RunOutcome> {
   const now = options.now ?? Date.now;
   const started = now();

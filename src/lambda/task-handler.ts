@@ -19,7 +19,6 @@ import type { OnceStore } from '../core/once-store.js';
 import type { Registry } from '../core/registry.js';
 import { runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
-import { runWithTraceContext, traceContextOf } from '../core/trace-context.js';
 import { type DecodeResult, decodeDelivery, type RawDelivery } from '../core/wire.js';
 import { type AttemptRecord, attemptRecord } from '../worker/attempt-log.js';
 import { createLogger, logAttempt } from './logging.js';
@@ -145,16 +144,15 @@ export function createTaskHandler(
         durationMs: 0,
       };
     }
-    const run = () =>
-      runMessage(registry, message, {
+    return toTaskOutcome(
+      await runMessage(registry, message, {
         remainingTimeMs,
         signal,
         keepResults,
         results,
         ...(store ? { store } : {}),
-      });
-    // What the task publishes stays in the trace its message came with.
-    return toTaskOutcome(await runWithTraceContext(traceContextOf(message), run));
+      }),
+    );
   };
 
   const runBatch = async (
