@@ -9,7 +9,6 @@ import type { TaskMessage } from '../core/message.js';
 import type { Registry } from '../core/registry.js';
 import { type RunOptions, runMessage } from '../core/run-task.js';
 import { type TaskOutcome, toTaskOutcome } from '../core/task-outcome.js';
-import { runWithTraceContext, traceContextOf } from '../core/trace-context.js';
 
 /** Runs messages of one task, `batchSize` at most per call. */
 export interface TaskExecutor {
@@ -40,6 +39,21 @@ export function isThrottled(error: Error): boolean {
 }
 
 /**
+ * What a worker running tasks in this process keeps of each run: with a result backend every
+ * result (to be stored) and chord parts are admitted; with Celery events every result too, for
+ * `task-succeeded`'s.
+ */
+export function workerRunOptions(worker: {
+  readonly resultBackend?: unknown;
+  readonly events?: unknown;
+}): RunOptions {
+  return {
+    ...(worker.resultBackend ? { keepResults: true, results: true } : {}),
+    ...(worker.events ? { keepResults: true } : {}),
+  };
+}
+
+/**
  * Runs tasks in this process, one message per execution. Tasks that record their runs
  * (`atMostOnce`, `idempotent`) use `options.store`, else Redis at `ONCE_STORE_URL`, else the
  * broker's Redis.
@@ -52,12 +66,7 @@ export function localExecutor(registry: Registry, runOptions: RunOptions = {}): 
     execute: (_task, messages) =>
       Promise.all(
         messages.map(async (message) =>
-          // What the task publishes stays in the trace its message came with.
-          toTaskOutcome(
-            await runWithTraceContext(traceContextOf(message), () =>
-              runMessage(registry, message, options),
-            ),
-          ),
+          toTaskOutcome(await runMessage(registry, message, options)),
         ),
       ),
   };

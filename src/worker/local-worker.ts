@@ -16,7 +16,7 @@ import type { ControlMailbox } from '../core/remote-control.js';
 import { ActiveTasks } from './active-tasks.js';
 import { type DispatchOptions, dispatchBatch, type WorkerEvent } from './dispatch.js';
 import { EventSender } from './event-sender.js';
-import { localExecutor, type TaskExecutor } from './executor.js';
+import { localExecutor, type TaskExecutor, workerRunOptions } from './executor.js';
 import { DispatchFlow } from './flow.js';
 import { startRemoteControl } from './remote-control.js';
 import { startPresence } from './worker-presence.js';
@@ -185,13 +185,8 @@ export function runLocalWorker(
   registry: Registry,
   options: WorkerOptions,
 ): Promise<void> {
-  // With a backend every result is kept (to be stored) and chord parts are admitted; with events
-  // too, for `task-succeeded`'s result.
-  const run = {
-    ...(options.resultBackend ? { keepResults: true, results: true } : {}),
-    ...(options.events ? { keepResults: true } : {}),
-  };
-  return runWorker(broker, registry, { ...options, executor: localExecutor(registry, run) });
+  const executor = localExecutor(registry, workerRunOptions(options));
+  return runWorker(broker, registry, { ...options, executor });
 }
 
 /** Runs a batch of held deliveries in this process and settles them together. */

@@ -141,17 +141,12 @@ export async function runWorkerCommand(
   const queues = queuesOf(context, app, options.queues);
   const invoke = options.invoke ?? 'local';
   const resultBackend = await chooseResultBackend(context, app, options.resultBackend);
-  // With a backend every result is kept (to be stored) and chord parts are admitted; with events
-  // too, for `task-succeeded`'s result.
-  const run = {
-    ...(resultBackend ? { keepResults: true, results: true } : {}),
-    ...(options.events ? { keepResults: true } : {}),
-  };
+  // Loaded here, as the worker loop below: other commands start without them.
+  const { localExecutor, workerRunOptions } = await import('../../worker/executor.js');
   const executor =
     invoke === 'lambda'
       ? await lambdaMode(context, registry, options)
-      : // Loaded here, as the worker loop below: other commands start without them.
-        (await import('../../worker/executor.js')).localExecutor(registry, run);
+      : localExecutor(registry, workerRunOptions({ resultBackend, events: options.events }));
   const { runWorker } = await import('../../worker/local-worker.js');
   const choice = chooseBroker(context, app, options.broker);
   const logFormat = chooseLogFormat(options.logFormat, context.env, context.stdoutIsTTY);
