@@ -91,6 +91,7 @@ export class EventSender {
 
   /** Sends drafts now, after what is buffered; resolves when sent or failed (never rejects). */
   async send(drafts: readonly EventDraft[]): Promise<void> {
+    if (drafts.length === 0) return;
     await this.flushed();
     await this.#sendSafely(drafts, false);
   }
