@@ -2,6 +2,7 @@
  * Which broker a command talks to, how it is named on screen (never with its password), and what
  * a person is told when it cannot be reached.
  */
+
 import type { Broker } from '../brokers/broker.js';
 import {
   brokerKindOf,
@@ -10,6 +11,7 @@ import {
   redactUrl,
 } from '../config/broker-config.js';
 import { brokerSecretArnOf } from '../config/broker-secret.js';
+import { isRedisClusterUrl, singleNodeForm } from '../config/redis-url.js';
 import { BrokerError, InvalidConfigError } from '../core/errors.js';
 import type { LoadedApp } from './app-loader.js';
 import type { CliContext } from './context.js';
@@ -37,7 +39,12 @@ export type BrokerIdentity = {
   readonly tls: boolean;
   readonly source: BrokerSource;
 } & (
-  | { readonly kind: 'redis'; readonly db: number }
+  | {
+      readonly kind: 'redis';
+      readonly db: number;
+      /** A Redis Cluster URL; `host` and `port` are then its first seed node's. */
+      readonly cluster?: true;
+    }
   | { readonly kind: 'rabbitmq'; readonly vhost: string }
 );
 
@@ -99,12 +106,13 @@ export function chooseBroker(
  * ports when it names none.
  */
 export function identifyBroker(url: string, source: BrokerSource): BrokerIdentity {
-  const parsed = new URL(url);
+  const parsed = new URL(singleNodeForm(url));
   const tls = parsed.protocol === 'rediss:' || parsed.protocol === 'amqps:';
   const host = parsed.hostname;
   if (parsed.protocol.startsWith('redis')) {
     const db = Number(parsed.pathname.replace(/^\//, '') || '0');
-    return { kind: 'redis', host, port: Number(parsed.port || 6379), db, tls, source };
+    const cluster = isRedisClusterUrl(url) ? { cluster: true as const } : {};
+    return { kind: 'redis', host, port: Number(parsed.port || 6379), db, tls, source, ...cluster };
   }
   const vhost = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '/';
   return {

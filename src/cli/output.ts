@@ -126,7 +126,7 @@ export function describeOutcome(outcome: DispatchOutcome, now: Date): string {
  * the default. Never a user name or password.
  */
 export function describeBroker(broker: BrokerIdentity): string {
-  const name = broker.kind === 'redis' ? 'Redis' : 'RabbitMQ';
+  const name = broker.kind === 'rabbitmq' ? 'RabbitMQ' : broker.cluster ? 'Redis Cluster' : 'Redis';
   const where = broker.kind === 'redis' ? `db ${broker.db}` : `vhost ${broker.vhost}`;
   const source = broker.source === 'default' ? ' (default: no --broker, no BROKER_URL)' : '';
   return `${name}${broker.tls ? ' (TLS)' : ''} ${broker.host}:${broker.port} ${where}${source}`;

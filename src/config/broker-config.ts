@@ -6,6 +6,14 @@
 import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
+import {
+  CLUSTER_KEY_PREFIX,
+  hasHashTag,
+  redisTransportOptions,
+} from './redis-transport-options.js';
+import { isRedisClusterUrl, singleNodeForm, splitClusterUrl } from './redis-url.js';
+
+export { redisTransportOptions } from './redis-transport-options.js';
 
 /** The local Redis the project's machines and the demo use. */
 export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
@@ -27,7 +35,8 @@ function checkSecretAndUrl(
   config: { url: string; secretArn?: string | undefined },
   context: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
 ): void {
-  if (config.secretArn && URL.canParse(config.url) && new URL(config.url).password !== '') {
+  const url = singleNodeForm(config.url);
+  if (config.secretArn && URL.canParse(url) && new URL(url).password !== '') {
     context.addIssue({
       code: 'custom',
       path: ['secretArn'],
@@ -40,16 +49,28 @@ function checkSecretAndUrl(
 export const redisBrokerConfigSchema = z
   .strictObject({
     kind: z.literal('redis'),
-    /** `redis://[[user]:password@]host:port/db` or `rediss://` for TLS; no password with `secretArn`. */
+    /**
+     * `redis://[[user]:password@]host:port/db`, `rediss://` for TLS, or a Redis Cluster's
+     * `redis+cluster://host:port[,host:port…]/` (`rediss+cluster://` with TLS, as ElastiCache
+     * Serverless wants; see redis-url.ts); no password with `secretArn`.
+     */
     url: z._default(
       z.string().check(
-        z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+        z.regex(
+          /^rediss?(\+cluster)?:\/\//,
+          'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://',
+        ),
         // ioredis would throw Node's `Invalid URL` TypeError, whose `input` holds the password.
-        z.refine(isParseableUrl, UNPARSEABLE_URL),
+        z.refine(isParseableRedisUrl, UNPARSEABLE_URL),
+        z.refine(hasClusterHosts, 'must list its nodes as host:port[,host:port…]'),
       ),
       DEFAULT_BROKER_URL,
     ),
-    /** kombu's `global_keyprefix`; must equal the Python side's. */
+    /**
+     * kombu's `global_keyprefix`; must equal the Python side's. A URL may carry it as
+     * `?global_keyprefix=…`. In a cluster it must hold a hash tag, so that every key is in one
+     * slot. @defaultValue `''`, and {@link CLUSTER_KEY_PREFIX} (`{celery}:`) with a cluster URL
+     */
     keyPrefix: z._default(z.string(), ''),
     /**
      * Seconds after which a held message whose consumer died is put back (kombu's
@@ -77,12 +98,43 @@ export const redisBrokerConfigSchema = z
   })
   .check(
     z.superRefine((config, context) => {
-      if (config.tls && !config.url.startsWith('rediss://')) {
-        context.addIssue({ code: 'custom', path: ['tls'], message: 'needs a rediss:// url' });
+      if (config.tls && !/^rediss(\+cluster)?:\/\//.test(config.url)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['tls'],
+          message: 'needs a rediss:// or rediss+cluster:// url',
+        });
       }
+      if (isRedisClusterUrl(config.url)) checkClusterConfig(config, context);
       checkSecretAndUrl(config, context);
     }),
   );
+
+/** What a cluster needs: one database, and keys that share a slot. */
+function checkClusterConfig(
+  config: { url: string; keyPrefix: string },
+  context: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
+  // A URL refused by its own checks has nothing more to say.
+  if (!hasClusterHosts(config.url) || !isParseableRedisUrl(config.url)) return;
+  const database = new URL(singleNodeForm(config.url)).pathname.replace(/^\//, '');
+  if (database !== '' && database !== '0') {
+    context.addIssue({
+      code: 'custom',
+      path: ['url'],
+      message: `names database ${database}: a Redis Cluster has only database 0`,
+    });
+  }
+  if (!hasHashTag(config.keyPrefix)) {
+    context.addIssue({
+      code: 'custom',
+      path: ['keyPrefix'],
+      message:
+        `${JSON.stringify(config.keyPrefix)} holds no hash tag: in a cluster every key must be ` +
+        `in one slot, e.g. ${JSON.stringify(CLUSTER_KEY_PREFIX)} (kombu's global_keyprefix)`,
+    });
+  }
+}
 
 /** Redis broker options after defaults. */
 export type RedisBrokerConfig = z.output<typeof redisBrokerConfigSchema>;
@@ -156,86 +208,47 @@ export function parseBrokerConfig(input: BrokerConfigInput): BrokerConfig {
 }
 
 /**
- * kombu's Redis `visibility_timeout` (seconds) as a query parameter of a Redis broker URL
- * (`redis://host:6379/0?visibility_timeout=960`), and the URL without it.
- *
- * ioredis copies every query parameter of its URL into its options, so a kombu option must not
- * reach it: the URL returned is the one to connect with. Other parameters are kept as written.
- *
- * @returns `visibilityTimeout` undefined when the URL sets none
- * @throws InvalidConfigError naming `url.visibility_timeout` for a value that is not a positive
- * number of seconds, or one given more than once
- * @example
- * redisTransportOptions('redis://cache:6379/0?visibility_timeout=960')
- * // → { url: 'redis://cache:6379/0', visibilityTimeout: 960 }
- */
-export function redisTransportOptions(url: string): { url: string; visibilityTimeout?: number } {
-  const query = queryOf(url);
-  if (!query) return { url };
-  const values = new URLSearchParams(query.text).getAll(VISIBILITY_TIMEOUT_PARAM);
-  if (values.length === 0) return { url };
-  if (values.length > 1) throw badVisibilityTimeout('is given more than once');
-  const value = values[0] ?? '';
-  const seconds = Number(value);
-  // Number() alone would take '', ' 1', '0x10' and '1e3'; kombu's users write plain seconds.
-  if (!/^\d*\.?\d+$/.test(value) || !(seconds > 0)) {
-    throw badVisibilityTimeout(
-      `must be a positive number of seconds, not ${JSON.stringify(value)}`,
-    );
-  }
-  const kept = query.text
-    .split('&')
-    .filter((pair) => !new URLSearchParams(pair).has(VISIBILITY_TIMEOUT_PARAM));
-  const rest = kept.length > 0 ? `?${kept.join('&')}` : '';
-  return {
-    url: `${url.slice(0, query.start)}${rest}${url.slice(query.end)}`,
-    visibilityTimeout: seconds,
-  };
-}
-
-/** kombu's name of the Redis transport option, as the URL's query carries it. */
-const VISIBILITY_TIMEOUT_PARAM = 'visibility_timeout';
-
-function badVisibilityTimeout(message: string): InvalidConfigError {
-  return new InvalidConfigError('broker', [{ path: `url.${VISIBILITY_TIMEOUT_PARAM}`, message }]);
-}
-
-/** The query of `url` without its `?`, and where it starts (at the `?`) and ends (a `#` or the end). */
-function queryOf(url: string): { text: string; start: number; end: number } | undefined {
-  const start = url.indexOf('?');
-  const hash = url.indexOf('#');
-  if (start === -1 || (hash !== -1 && hash < start)) return undefined;
-  const end = hash === -1 ? url.length : hash;
-  return { text: url.slice(start + 1, end), start, end };
-}
-
-/**
- * Moves a Redis URL's transport options into the options object. An explicit
- * `visibilityTimeout` that disagrees with the URL's is refused: neither could be said to win.
+ * Moves a Redis URL's transport options into the options object, and gives a cluster URL its
+ * default key prefix. An explicit option that disagrees with the URL's is refused: neither
+ * could be said to win.
  */
 function withUrlTransportOptions(candidate: unknown): unknown {
   if (typeof candidate !== 'object' || candidate === null) return candidate;
-  const options = candidate as { kind?: unknown; url?: unknown; visibilityTimeout?: unknown };
+  const options = candidate as {
+    kind?: unknown;
+    url?: unknown;
+    visibilityTimeout?: unknown;
+    keyPrefix?: unknown;
+  };
   // A URL the schema refuses anyway is left for the schema to report.
   if (options.kind !== 'redis' || typeof options.url !== 'string') return candidate;
-  if (brokerKindOf(options.url) !== 'redis' || !isParseableUrl(options.url)) return candidate;
-  const { url, visibilityTimeout } = redisTransportOptions(options.url);
-  if (visibilityTimeout === undefined) return candidate;
-  const explicit = options.visibilityTimeout;
-  if (typeof explicit === 'number' && explicit !== visibilityTimeout) {
-    throw new InvalidConfigError('broker', [
-      {
-        path: 'visibilityTimeout',
-        message: `${explicit} disagrees with the url's ${VISIBILITY_TIMEOUT_PARAM}=${visibilityTimeout}`,
-      },
-    ]);
-  }
-  return { ...options, url, visibilityTimeout };
+  if (brokerKindOf(options.url) !== 'redis' || !isParseableRedisUrl(options.url)) return candidate;
+  const { url, visibilityTimeout, keyPrefix } = redisTransportOptions(options.url);
+  agree(options.visibilityTimeout, visibilityTimeout, 'visibilityTimeout', 'visibility_timeout');
+  agree(options.keyPrefix, keyPrefix, 'keyPrefix', 'global_keyprefix');
+  const prefix =
+    options.keyPrefix ?? keyPrefix ?? (isRedisClusterUrl(url) ? CLUSTER_KEY_PREFIX : undefined);
+  return {
+    ...options,
+    url,
+    ...(visibilityTimeout === undefined ? {} : { visibilityTimeout }),
+    ...(prefix === undefined ? {} : { keyPrefix: prefix }),
+  };
+}
+
+function agree(explicit: unknown, fromUrl: unknown, path: string, param: string): void {
+  if (explicit === undefined || fromUrl === undefined || explicit === fromUrl) return;
+  throw new InvalidConfigError('broker', [
+    {
+      path,
+      message: `${JSON.stringify(explicit)} disagrees with the url's ${param}=${JSON.stringify(fromUrl)}`,
+    },
+  ]);
 }
 
 /** The broker a URL names by its scheme (`redis://`, `rediss://`, `amqp://`, `amqps://`), or `null`. */
 export function brokerKindOf(url: string): BrokerConfig['kind'] | null {
-  if (/^rediss?:\/\//.test(url)) return 'redis';
+  if (/^rediss?(\+cluster)?:\/\//.test(url)) return 'redis';
   if (/^amqps?:\/\//.test(url)) return 'rabbitmq';
   return null;
 }
@@ -246,7 +259,7 @@ function fromUrl(url: string): unknown {
   throw new InvalidConfigError('broker', [
     {
       path: 'url',
-      message: `unsupported scheme in ${redactUrl(url)} (use redis://, rediss://, amqp:// or amqps://)`,
+      message: `unsupported scheme in ${redactUrl(url)} (use redis://, rediss://, redis+cluster://, rediss+cluster://, amqp:// or amqps://)`,
     },
   ]);
 }
@@ -269,8 +282,27 @@ function isParseableUrl(url: string): boolean {
   return URL.canParse(url);
 }
 
+/**
+ * A Redis URL of either form (redis-url.ts) that a client can connect with. A cluster URL whose
+ * host list is wrong is {@link hasClusterHosts}'s to report.
+ */
+function isParseableRedisUrl(url: string): boolean {
+  if (!isRedisClusterUrl(url)) return URL.canParse(url);
+  const parts = splitClusterUrl(url);
+  return parts === undefined || URL.canParse(parts.single);
+}
+
+function hasClusterHosts(url: string): boolean {
+  return !isRedisClusterUrl(url) || splitClusterUrl(url) !== undefined;
+}
+
 /** `host:port/db` of a URL (no credentials), for error messages. */
 export function describeEndpoint(url: string): string {
+  const cluster = splitClusterUrl(url);
+  if (cluster) {
+    const nodes = cluster.nodes.map(({ host, port }) => `${host}:${port}`).join(',');
+    return `cluster ${nodes}`;
+  }
   try {
     const parsed = new URL(url);
     const path = parsed.pathname && parsed.pathname !== '/' ? parsed.pathname : '';

@@ -3,7 +3,9 @@
  * half of broker secrets (broker-secret.ts fetches them). Nothing here quotes a secret's value
  * in an error.
  */
+
 import { InvalidConfigError } from '../core/errors.js';
+import { editRedisUrl } from './redis-url.js';
 
 /** A broker user's name and password, as read from a secret. */
 export interface BrokerCredentials {
@@ -63,14 +65,17 @@ export function parseBrokerSecret(text: string, secretId: string): BrokerCredent
  * withCredentials('redis://cache:6379/0', { password: 'p@ss' }) // → 'redis://:p%40ss@cache:6379/0'
  */
 export function withCredentials(url: string, credentials: BrokerCredentials): string {
-  const parsed = new URL(url);
-  if (credentials.username !== undefined) {
-    parsed.username = encodeURIComponent(credentials.username);
-  }
-  // The setter would encode `@ : /` itself but leave `%` alone, so a password holding `%41`
-  // would reach the client as `A`: encodeURIComponent first, whose output the setter keeps.
-  parsed.password = encodeURIComponent(credentials.password);
-  return parsed.href;
+  // A cluster URL's host list is no WHATWG URL: its single-node form is edited (redis-url.ts).
+  return editRedisUrl(url, (single) => {
+    const parsed = new URL(single);
+    if (credentials.username !== undefined) {
+      parsed.username = encodeURIComponent(credentials.username);
+    }
+    // The setter would encode `@ : /` itself but leave `%` alone, so a password holding `%41`
+    // would reach the client as `A`: encodeURIComponent first, whose output the setter keeps.
+    parsed.password = encodeURIComponent(credentials.password);
+    return parsed.href;
+  });
 }
 
 /**

@@ -6,32 +6,58 @@
 import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
+import { CLUSTER_KEY_PREFIX, hasHashTag } from './redis-transport-options.js';
+import { editRedisUrl, isRedisClusterUrl, singleNodeForm } from './redis-url.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_SECONDS = 86_400;
 
 /** Result backend options. */
-export const resultBackendConfigSchema = z.strictObject({
-  /** `redis://[[user]:password@]host:port/db` or `rediss://`. */
-  url: z.string().check(z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')),
-  /**
-   * Celery ≥ 5.3's `result_backend_transport_options={'global_keyprefix': P}`: `P` (plus `_`
-   * unless it ends with one of `:_-.`) before every key. Celery 5.2 has no such option.
-   */
-  keyPrefix: z._default(z.string(), ''),
-  /** Celery's `result_expires`, in seconds. */
-  expiresSeconds: z._default(z.number().check(z.positive()), DEFAULT_RESULT_EXPIRES_SECONDS),
-  /**
-   * Celery's `result_extended`: every stored meta also carries the request's `name`, `args`,
-   * `kwargs`, `worker`, `retries` and `queue`, which Python reads as `AsyncResult.name` etc.
-   */
-  extended: z._default(z.boolean(), false),
-  /**
-   * Celery's `task_track_started`: tasks that set no `trackStarted` store a STARTED state when
-   * their run begins.
-   */
-  trackStarted: z._default(z.boolean(), false),
-});
+export const resultBackendConfigSchema = z
+  .strictObject({
+    /**
+     * `redis://[[user]:password@]host:port/db`, `rediss://`, or a cluster's
+     * `redis+cluster://host:port[,host:port…]/` (`rediss+cluster://`), as the broker's URL.
+     */
+    url: z
+      .string()
+      .check(
+        z.regex(
+          /^rediss?(\+cluster)?:\/\//,
+          'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://',
+        ),
+      ),
+    /**
+     * Celery ≥ 5.3's `result_backend_transport_options={'global_keyprefix': P}`: `P` (plus `_`
+     * unless it ends with one of `:_-.`) before every key. Celery 5.2 has no such option. In a
+     * cluster it must hold a hash tag, so that a chord's keys share a slot.
+     * @defaultValue `''`, and `{celery}:` with a cluster URL
+     */
+    keyPrefix: z._default(z.string(), ''),
+    /** Celery's `result_expires`, in seconds. */
+    expiresSeconds: z._default(z.number().check(z.positive()), DEFAULT_RESULT_EXPIRES_SECONDS),
+    /**
+     * Celery's `result_extended`: every stored meta also carries the request's `name`, `args`,
+     * `kwargs`, `worker`, `retries` and `queue`, which Python reads as `AsyncResult.name` etc.
+     */
+    extended: z._default(z.boolean(), false),
+    /**
+     * Celery's `task_track_started`: tasks that set no `trackStarted` store a STARTED state when
+     * their run begins.
+     */
+    trackStarted: z._default(z.boolean(), false),
+  })
+  .check(
+    z.superRefine((config, context) => {
+      if (isRedisClusterUrl(config.url) && !hasHashTag(config.keyPrefix)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['keyPrefix'],
+          message: `${JSON.stringify(config.keyPrefix)} holds no hash tag: in a cluster a chord's keys must share a slot, e.g. ${JSON.stringify(CLUSTER_KEY_PREFIX)}`,
+        });
+      }
+    }),
+  );
 
 /** Parsed result backend options. */
 export type ResultBackendConfig = z.infer<typeof resultBackendConfigSchema>;
@@ -48,7 +74,7 @@ export type ResultBackendInput = string | z.input<typeof resultBackendConfigSche
  */
 export function parseResultBackendConfig(input: ResultBackendInput): ResultBackendConfig {
   const raw = typeof input === 'string' ? fromUrl(input) : input;
-  const parsed = safeParse(resultBackendConfigSchema, raw);
+  const parsed = safeParse(resultBackendConfigSchema, withClusterPrefix(raw));
   if (!parsed.success) throw new InvalidConfigError('resultBackend', toFieldIssues(parsed.error));
   return parsed.data;
 }
@@ -62,15 +88,27 @@ const URL_SETTINGS = {
 } as const;
 
 function fromUrl(text: string): Record<string, unknown> {
-  if (!URL.canParse(text)) return { url: text };
-  const url = new URL(text);
+  if (!URL.canParse(singleNodeForm(text))) return { url: text };
   const options: Record<string, unknown> = {};
-  for (const [setting, option] of Object.entries(URL_SETTINGS)) {
-    const value = url.searchParams.get(setting);
-    url.searchParams.delete(setting);
-    if (value !== null) options[option] = fromQuery(option, value);
-  }
-  return { ...options, url: url.toString() };
+  // A cluster URL's host list is no WHATWG URL: its single-node form is edited (redis-url.ts).
+  const url = editRedisUrl(text, (single) => {
+    const parsed = new URL(single);
+    for (const [setting, option] of Object.entries(URL_SETTINGS)) {
+      const value = parsed.searchParams.get(setting);
+      parsed.searchParams.delete(setting);
+      if (value !== null) options[option] = fromQuery(option, value);
+    }
+    return parsed.toString();
+  });
+  return { ...options, url };
+}
+
+/** A cluster URL's key prefix when none is given: the broker's default, `{celery}:`. */
+function withClusterPrefix(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const options = raw as { url?: unknown; keyPrefix?: unknown };
+  if (options.keyPrefix !== undefined || typeof options.url !== 'string') return raw;
+  return isRedisClusterUrl(options.url) ? { ...options, keyPrefix: CLUSTER_KEY_PREFIX } : raw;
 }
 
 /** A query value as its option's type; one that is not stays text, for the schema to refuse. */

@@ -2,14 +2,13 @@
  * ioredis connections made from a broker URL, with errors a person can act on and no secret in
  * them. Commands fail fast when Redis is down (a producer answers 503 rather than hanging).
  */
-import type { Redis, RedisOptions } from 'ioredis';
 import { describeEndpoint } from '../../config/broker-config.js';
 import { BrokerError } from '../../core/errors.js';
 import { PROMOTE_LUA } from './lua/promote.js';
 import { RECEIVE_LUA } from './lua/receive.js';
 import { REPLAY_ONE_LUA } from './lua/replay-one.js';
 import { DEAD_LETTER_ONE_LUA, RELEASE_MUTEX_LUA, RESTORE_ONE_LUA } from './lua/restore-one.js';
-import { loadedRedisClient } from './redis-client.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 
 /** Our Lua scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
 export interface ScriptCommands {
@@ -21,8 +20,8 @@ export interface ScriptCommands {
   scReplayOne(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
-/** An ioredis client with our scripts defined. */
-export type ScriptedRedis = Redis & ScriptCommands;
+/** An ioredis client (a single node's or a cluster's) with our scripts defined. */
+export type ScriptedRedis = RedisClient & ScriptCommands;
 
 /** Options for {@link connectRedis}. */
 export interface RedisConnectOptions {
@@ -30,7 +29,7 @@ export interface RedisConnectOptions {
   readonly connectTimeoutMs: number;
   /** Name shown in `CLIENT LIST`. */
   readonly connectionName?: string;
-  /** TLS settings, used only with a `rediss://` URL. */
+  /** TLS settings, used only with a `rediss://` or `rediss+cluster://` URL. */
   readonly tls?: { readonly ca?: string | undefined; readonly rejectUnauthorized: boolean };
 }
 
@@ -46,17 +45,7 @@ export function connectRedis(options: RedisConnectOptions): {
   lastError: () => Error | undefined;
 } {
   let lastError: Error | undefined;
-  const redisOptions: RedisOptions = {
-    lazyConnect: true,
-    connectTimeout: options.connectTimeoutMs,
-    // One retry per command: a producer must fail fast (503), not queue commands for minutes.
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    ...(options.connectionName ? { connectionName: options.connectionName } : {}),
-    // ioredis turns TLS on for rediss:// by itself; these only say which certificate to trust.
-    ...(options.tls && options.url.startsWith('rediss://') ? { tls: tlsOptions(options.tls) } : {}),
-  };
-  const client = new (loadedRedisClient())(options.url, redisOptions) as ScriptedRedis;
+  const client = createRedisClient(options.url, options) as ScriptedRedis;
   // Without a listener ioredis reports connection errors as unhandled 'error' events.
   client.on('error', (error: Error) => {
     lastError = error;
@@ -71,13 +60,6 @@ export function connectRedis(options: RedisConnectOptions): {
   client.defineCommand('scReleaseMutex', { lua: RELEASE_MUTEX_LUA });
   client.defineCommand('scReplayOne', { lua: REPLAY_ONE_LUA });
   return { client, lastError: () => lastError };
-}
-
-function tlsOptions(tls: NonNullable<RedisConnectOptions['tls']>): RedisOptions['tls'] {
-  return {
-    rejectUnauthorized: tls.rejectUnauthorized,
-    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-  };
 }
 
 /**
@@ -128,6 +110,10 @@ function explain(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'ETIMEDOUT') return 'connection timed out';
+  // ioredis' Cluster when no seed node gives it a slot map (its node errors say no more).
+  if (/^(Failed to refresh slots cache|None of startup nodes is available)/.test(error.message)) {
+    return "no node of the cluster answered (are its nodes up, and the URL's host list right?)";
+  }
   // A Redis error reply starts with its code word (`WRONGPASS …`, `NOAUTH …`, `ERR …`); the rest
   // may quote key names, so only the start is read.
   if (/^(WRONGPASS |ERR invalid password)/.test(error.message)) {

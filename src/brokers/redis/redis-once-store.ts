@@ -2,10 +2,9 @@
  * {@link OnceStore} on Redis: `SET key 1 NX EX ttl`, as Sentry's scheduler and `at_most_once`
  * tasks do. One lazily created connection per store.
  */
-import type { Redis } from 'ioredis';
 import { brokerSecretArnOf, brokerUrlOf } from '../../config/broker-secret.js';
 import type { OnceStore } from '../../core/once-store.js';
-import { loadRedisClient } from './redis-client.js';
+import { createRedisClient, loadRedisClient, type RedisClient } from './redis-client.js';
 import { isRedisAuthFailure } from './redis-connection.js';
 
 /** Options of {@link redisOnceStore}. */
@@ -40,20 +39,20 @@ export function redisOnceStore(
     url,
     secretArn: 'secretArn' in options ? options.secretArn : brokerSecretArnOf(url),
   } as const;
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   // Bumped by each new client, so that a command refused on an old one is simply sent again.
   let generation = 0;
   // Set by a refusal seen on the connection ('error' event), for the next command to act on.
   let refused = false;
   const client = async (renew = false) => {
     if (!redis || renew) {
-      const RedisClient = await loadRedisClient();
+      await loadRedisClient();
       const at = await brokerUrlOf(endpoint, renew);
       // Another call may have created one while ioredis or the secret was loading.
       if (redis && !renew) return redis;
       redis?.disconnect();
       generation++;
-      const created = new RedisClient(at, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const created = createRedisClient(at);
       // Without a listener ioredis reports failed reconnects as unhandled 'error' events; the
       // failing command rejects with the reason, and that is where it is reported.
       created.on('error', (error: Error) => {
@@ -63,7 +62,7 @@ export function redisOnceStore(
     }
     return redis;
   };
-  const run = async <T>(command: (redis: Redis) => Promise<T>): Promise<T> => {
+  const run = async <T>(command: (redis: RedisClient) => Promise<T>): Promise<T> => {
     if (refused) {
       refused = false;
       await client(true);

@@ -5,7 +5,6 @@
  * in `celery-taskset-meta-<group>.j/.t/.s`. One lazily created connection for commands, and one
  * subscribed connection shared by every waiting `waitFor` (result-subscriber.ts).
  */
-import type { Redis } from 'ioredis';
 import {
   parseResultBackendConfig,
   type ResultBackendConfig,
@@ -35,7 +34,12 @@ import {
 } from '../../core/result-chord.js';
 import { chainStepMeta, metaForRecord, startedMeta } from '../../core/result-meta.js';
 import { DEFAULT_QUEUE } from '../../core/task.js';
-import { loadRedisClient } from './redis-client.js';
+import {
+  createRedisClient,
+  duplicateRedisClient,
+  loadRedisClient,
+  type RedisClient,
+} from './redis-client.js';
 import { ResultSubscriber, type WaitLimits } from './result-subscriber.js';
 
 /** Options of {@link RedisResultBackend}. */
@@ -50,23 +54,22 @@ type Publish = (messages: readonly TaskMessage[]) => Promise<void>;
 export class RedisResultBackend implements ResultBackend {
   readonly config: ResultBackendConfig;
   readonly #route: (task: string) => string;
-  #redis: Redis | undefined;
-  readonly #subscriber = new ResultSubscriber(async () => (await this.#client()).duplicate());
+  #redis: RedisClient | undefined;
+  readonly #subscriber = new ResultSubscriber(async () =>
+    duplicateRedisClient(await this.#client()),
+  );
 
   constructor(input: ResultBackendInput, options: RedisResultBackendOptions = {}) {
     this.config = parseResultBackendConfig(input);
     this.#route = options.route ?? (() => DEFAULT_QUEUE);
   }
 
-  async #client(): Promise<Redis> {
+  async #client(): Promise<RedisClient> {
     if (!this.#redis) {
-      const RedisClient = await loadRedisClient();
+      await loadRedisClient();
       // Another call may have created one while ioredis was loading.
       if (this.#redis) return this.#redis;
-      const created = new RedisClient(this.config.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-      });
+      const created = createRedisClient(this.config.url);
       // The failing command rejects with the reason; without a listener ioredis would also
       // report it as an unhandled 'error' event.
       created.on('error', () => {});
@@ -214,7 +217,7 @@ export function redisResultBackend(
   return new RedisResultBackend(input, options);
 }
 
-async function exec(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
+async function exec(multi: ReturnType<RedisClient['multi']>): Promise<unknown[]> {
   const replies = await multi.exec();
   if (!replies) throw new Error('result backend: MULTI was aborted');
   return replies.map(([error, value]) => {

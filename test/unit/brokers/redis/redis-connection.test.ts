@@ -55,7 +55,7 @@ describe('connectRedis', () => {
 
     // Assess
     try {
-      expect(client.options.tls).toEqual(row.expected);
+      expect((client.options as { tls?: unknown }).tls).toEqual(row.expected);
     } finally {
       client.disconnect();
     }
