@@ -57,6 +57,6 @@ export function onceStoreAt(
   const advice = options.advice ?? 'pass one built with redisOnceStore or rabbitMqOnceStore';
   const reason = kind
     ? `${noun} on ${url.slice(0, url.indexOf(':'))} is not in this build (SERVERLESS_CELERY_BROKER=${String(process.env.SERVERLESS_CELERY_BROKER)}): ${advice}`
-    : 'not a redis://, rediss://, amqp:// or amqps:// URL';
+    : 'not a redis://, rediss://, redis+cluster://, rediss+cluster://, amqp:// or amqps:// URL';
   throw new InvalidConfigError(options.subject ?? 'once store', [{ path: 'url', message: reason }]);
 }

@@ -11,7 +11,13 @@ import {
   hasHashTag,
   redisTransportOptions,
 } from './redis-transport-options.js';
-import { isRedisClusterUrl, singleNodeForm, splitClusterUrl } from './redis-url.js';
+import {
+  isRedisClusterUrl,
+  REDIS_URL_PATTERN,
+  REDIS_URL_SCHEMES,
+  singleNodeForm,
+  splitClusterUrl,
+} from './redis-url.js';
 
 export { redisTransportOptions } from './redis-transport-options.js';
 
@@ -56,10 +62,7 @@ export const redisBrokerConfigSchema = z
      */
     url: z._default(
       z.string().check(
-        z.regex(
-          /^rediss?(\+cluster)?:\/\//,
-          'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://',
-        ),
+        z.regex(REDIS_URL_PATTERN, REDIS_URL_SCHEMES),
         // ioredis would throw Node's `Invalid URL` TypeError, whose `input` holds the password.
         z.refine(isParseableRedisUrl, UNPARSEABLE_URL),
         z.refine(hasClusterHosts, 'must list its nodes as host:port[,host:port…]'),
@@ -248,7 +251,7 @@ function agree(explicit: unknown, fromUrl: unknown, path: string, param: string)
 
 /** The broker a URL names by its scheme (`redis://`, `rediss://`, `amqp://`, `amqps://`), or `null`. */
 export function brokerKindOf(url: string): BrokerConfig['kind'] | null {
-  if (/^rediss?(\+cluster)?:\/\//.test(url)) return 'redis';
+  if (REDIS_URL_PATTERN.test(url)) return 'redis';
   if (/^amqps?:\/\//.test(url)) return 'rabbitmq';
   return null;
 }

@@ -8,6 +8,13 @@
  * form*, the first host with everything else as written, and the list is put back afterwards.
  */
 
+/** The schemes of a Redis URL: `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://`. */
+export const REDIS_URL_PATTERN = /^rediss?(\+cluster)?:\/\//;
+
+/** What a URL that does not match {@link REDIS_URL_PATTERN} is told. */
+export const REDIS_URL_SCHEMES =
+  'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://';
+
 /** A seed node of a cluster URL. */
 export interface RedisNode {
   readonly host: string;

@@ -7,7 +7,13 @@ import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 import { CLUSTER_KEY_PREFIX, hasHashTag } from './redis-transport-options.js';
-import { editRedisUrl, isRedisClusterUrl, singleNodeForm } from './redis-url.js';
+import {
+  editRedisUrl,
+  isRedisClusterUrl,
+  REDIS_URL_PATTERN,
+  REDIS_URL_SCHEMES,
+  singleNodeForm,
+} from './redis-url.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_SECONDS = 86_400;
@@ -19,14 +25,7 @@ export const resultBackendConfigSchema = z
      * `redis://[[user]:password@]host:port/db`, `rediss://`, or a cluster's
      * `redis+cluster://host:port[,host:port…]/` (`rediss+cluster://`), as the broker's URL.
      */
-    url: z
-      .string()
-      .check(
-        z.regex(
-          /^rediss?(\+cluster)?:\/\//,
-          'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://',
-        ),
-      ),
+    url: z.string().check(z.regex(REDIS_URL_PATTERN, REDIS_URL_SCHEMES)),
     /**
      * Celery ≥ 5.3's `result_backend_transport_options={'global_keyprefix': P}`: `P` (plus `_`
      * unless it ends with one of `:_-.`) before every key. Celery 5.2 has no such option. In a

@@ -9,7 +9,9 @@
  * `BROKER_SECRET_ARN`, and read the secret at cold start: nothing secret in the template or
  * `.serverless/`. A URL with a password still works (local use), but not beside a secret.
  */
+
 import * as z from 'zod/mini';
+import { REDIS_URL_PATTERN, REDIS_URL_SCHEMES } from '../config/redis-url.js';
 import { intrinsic, wholeNumber } from './schema-values.js';
 
 /** A Secrets Manager ARN, or empty (none: a `${param:…}` left at its default). */
@@ -40,10 +42,7 @@ export const brokerSchema = z.discriminatedUnion('kind', [
     kind: z.literal('redis'),
     /** `BROKER_URL` of every function. @defaultValue unset: the runtime's local Redis */
     url: z.optional(
-      z.union([
-        z.string().check(z.regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')),
-        intrinsic,
-      ]),
+      z.union([z.string().check(z.regex(REDIS_URL_PATTERN, REDIS_URL_SCHEMES)), intrinsic]),
     ),
     /** `BROKER_SECRET_ARN`: the AUTH token (or ACL user and password) of the URL. */
     secretArn: z.optional(secretArn),

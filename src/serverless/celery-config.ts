@@ -14,7 +14,9 @@
  * (`tasks.<name>.cron` for its cron trigger). A setting every generated function needs (a VPC,
  * log retention) belongs in `defaults`; anything the plugin leaves unset is the provider's.
  */
+
 import * as z from 'zod/mini';
+import { REDIS_URL_SCHEMES } from '../config/redis-url.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 import { brokerIssues } from './broker-checks.js';
@@ -156,7 +158,7 @@ export const celeryConfigSchema = z.strictObject({
     z.pipe(
       z
         .string()
-        .check(z.regex(/^(rediss?:\/\/|$)/, 'must start with redis:// or rediss://, or be empty')),
+        .check(z.regex(/^(rediss?(\+cluster)?:\/\/|$)/, `${REDIS_URL_SCHEMES}, or be empty`)),
       z.transform((url) => url || undefined),
     ),
   ),

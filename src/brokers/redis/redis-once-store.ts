@@ -2,7 +2,9 @@
  * {@link OnceStore} on Redis: `SET key 1 NX EX ttl`, as Sentry's scheduler and `at_most_once`
  * tasks do. One lazily created connection per store.
  */
+
 import { brokerSecretArnOf, brokerUrlOf } from '../../config/broker-secret.js';
+import { REDIS_URL_PATTERN } from '../../config/redis-url.js';
 import type { OnceStore } from '../../core/once-store.js';
 import { createRedisClient, loadRedisClient, type RedisClient } from './redis-client.js';
 import { isRedisAuthFailure } from './redis-connection.js';
@@ -109,7 +111,7 @@ export function redisOnceStore(
 export function defaultOnceStoreUrl(env: Record<string, string | undefined> = process.env): string {
   if (env.ONCE_STORE_URL) return env.ONCE_STORE_URL;
   const broker = env.BROKER_URL;
-  return broker && /^rediss?:/.test(broker) ? broker : 'redis://127.0.0.1:6379/0';
+  return broker && REDIS_URL_PATTERN.test(broker) ? broker : 'redis://127.0.0.1:6379/0';
 }
 
 /** True when some task of `tasks` records its runs (`atMostOnce` or `idempotent`). */

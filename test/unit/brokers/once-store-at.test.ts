@@ -26,7 +26,9 @@ describe('onceStoreAt', () => {
 
     // Assess
     expect(attempt).toThrow(InvalidConfigError);
-    expect(attempt).toThrow('once store: url: not a redis://, rediss://, amqp:// or amqps:// URL');
+    expect(attempt).toThrow(
+      'once store: url: not a redis://, rediss://, redis+cluster://, rediss+cluster://, amqp:// or amqps:// URL',
+    );
   });
 
   it.each([

@@ -225,7 +225,9 @@ describe('tickLockAt', () => {
 
     // Assess
     expect(attempt).toThrow(InvalidConfigError);
-    expect(attempt).toThrow('not a redis://, rediss://, amqp:// or amqps:// URL');
+    expect(attempt).toThrow(
+      'not a redis://, rediss://, redis+cluster://, rediss+cluster://, amqp:// or amqps:// URL',
+    );
   });
 
   it.each([

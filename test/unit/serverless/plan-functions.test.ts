@@ -125,7 +125,7 @@ describe('planFunctions: registry → functions', () => {
 
     // Assess
     expect(planning).toThrow(
-      /resultBackend: must start with redis:\/\/ or rediss:\/\/, or be empty/,
+      /resultBackend: must start with redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/, or be empty/,
     );
   });
 
