@@ -10,6 +10,7 @@
  * - {@link deploymentIssues}, at package time (`package`, `deploy`; never `offline` or
  *   `serverless-celery dev`): a URL no Lambda function can reach, on a stage that is not local.
  */
+import { singleNodeForm, splitClusterUrl } from '../config/redis-url.js';
 import type { FieldIssue } from '../core/errors.js';
 import type { BrokerSettings } from './broker-schema.js';
 
@@ -44,7 +45,8 @@ export function brokerSecretArn(broker: BrokerSettings): unknown {
 export function urlPassword(url: unknown): string | undefined {
   if (typeof url !== 'string') return undefined;
   try {
-    const password = new URL(url).password;
+    // A cluster URL's host list is no WHATWG URL: its single-node form holds the credentials.
+    const password = new URL(singleNodeForm(url)).password;
     return password === '' ? undefined : decodeURIComponent(password);
   } catch {
     // The schema checked the scheme only; a URL Node cannot parse has no password we can find.
@@ -184,7 +186,10 @@ export function deploymentIssues(
 function isLocalUrl(url: unknown): boolean {
   if (typeof url !== 'string') return false;
   try {
-    return LOCAL_HOST.test(new URL(url).hostname);
+    const cluster = splitClusterUrl(url);
+    const hosts = cluster ? cluster.nodes.map((node) => node.host) : [new URL(url).hostname];
+    // WHATWG gives an IPv6 host in brackets, a cluster URL's list without.
+    return hosts.some((host) => LOCAL_HOST.test(host.replace(/^([^[].*:.*)$/, '[$1]')));
   } catch {
     return false;
   }

@@ -58,6 +58,7 @@ describe('URL helpers', () => {
     ['amqps://celery:s%40cret@mq:5671', 's@cret'],
     ['redis://:token@cache:6379/0', 'token'],
     ['redis://cache:6379/0', undefined],
+    ['rediss+cluster://:cl%40ster@a:7000,b:7001/', 'cl@ster'],
     [{ 'Fn::ImportValue': 'celery-redis-url' }, undefined],
   ])('finds the password of %j', (url, expected) => {
     expect(urlPassword(url)).toBe(expected);
@@ -146,6 +147,8 @@ describe('deploymentIssues (package time)', () => {
     ['prod', { kind: 'redis', url: 'redis://127.0.0.1:6379/0' }, 'is local'],
     ['staging', { kind: 'rabbitmq', url: 'amqp://localhost:5672/', amazonMq: MQ }, 'is local'],
     ['prod', { kind: 'redis', url: 'redis://[::1]:6379/0' }, 'is local'],
+    ['prod', { kind: 'redis', url: 'redis+cluster://cache:7000,127.0.0.1:7001/' }, 'is local'],
+    ['prod', { kind: 'redis', url: 'redis+cluster://[::1]:7000/' }, 'is local'],
   ])('refuses stage %s a broker URL no function can reach: %j', (stage, written, what) => {
     const { errors } = deploymentIssues(broker(written), stage, PATH);
 
