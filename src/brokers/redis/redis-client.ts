@@ -6,7 +6,7 @@
  * Every Redis connection of the package is made here, from a URL of either form: a single node
  * (`redis://`, `rediss://`) or a cluster (`redis+cluster://`, `rediss+cluster://`, redis-url.ts).
  */
-import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { splitClusterUrl } from '../../config/redis-url.js';
 
 /** A client of either kind. Both have the same commands; a cluster routes each by its keys. */
@@ -32,6 +32,18 @@ function fastFailing(Base: typeof Cluster): typeof Cluster {
   class FastFailingCluster extends Base {
     #closed = false;
 
+    // ioredis' copy is a plain Cluster, closed for good once an outage outlasts its retries (a
+    // result backend's subscriber is such a copy): made again as ours, from the copy's seeds and
+    // options (ioredis keeps the seeds private).
+    override duplicate(...args: Parameters<Cluster['duplicate']>): Cluster {
+      const copy = super.duplicate(...args);
+      const { startupNodes } = copy as unknown as { startupNodes: ClusterNode[] };
+      return new FastFailingCluster(
+        startupNodes,
+        copy.options as ConstructorParameters<typeof FastFailingCluster>[1],
+      );
+    }
+
     override sendCommand(...args: Parameters<Cluster['sendCommand']>): unknown {
       if (this.status === 'end' && !this.#closed) {
         // Rejections reach the commands queued meanwhile; this promise has no one else to tell.
@@ -53,6 +65,17 @@ function fastFailing(Base: typeof Cluster): typeof Cluster {
   // Only the reply-mapping generic of the constructor is lost; we make legacy-mapping clients.
   return FastFailingCluster as unknown as typeof Cluster;
 }
+
+/**
+ * Redirections a cluster command may follow before it fails (ioredis: 16). While a slot migrates,
+ * a script or transaction that names a key the node does not hold (ours name lists that are
+ * mostly empty) gets TRYAGAIN on the source and on the target alike; ioredis retries it after
+ * 100 ms on a random master, and a round may cost a MOVED and an ASK as well. With 16, receives
+ * failed once a slot stayed half moved 0.7 s; with 64 none did in 2.6 s, some did in 4 s
+ * (test/integration/redis-cluster-migration.test.ts holds it 1 s). MOVED and ASK are followed at
+ * once, so a redirection loop still fails within milliseconds.
+ */
+const MAX_REDIRECTIONS = 64;
 
 /** Options of {@link createRedisClient}. */
 export interface RedisClientOptions {
@@ -105,6 +128,7 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
     dnsLookup: (address, callback) => callback(null, address),
     // See fastFailing: one more round after a failed one, then what waits fails.
     clusterRetryStrategy: (attempt) => (attempt > 1 ? null : 100),
+    maxRedirections: MAX_REDIRECTIONS,
     ...(options.connectTimeoutMs === undefined
       ? {}
       : { slotsRefreshTimeout: options.connectTimeoutMs }),

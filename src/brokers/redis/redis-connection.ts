@@ -3,6 +3,7 @@
  * them. Commands fail fast when Redis is down (a producer answers 503 rather than hanging).
  */
 import { describeEndpoint } from '../../config/broker-config.js';
+import { isRedisClusterUrl } from '../../config/redis-url.js';
 import { BrokerError } from '../../core/errors.js';
 import { PROMOTE_LUA } from './lua/promote.js';
 import { RECEIVE_LUA } from './lua/receive.js';
@@ -53,6 +54,12 @@ export function connectRedis(options: RedisConnectOptions): {
   client.on('ready', () => {
     lastError = undefined;
   });
+  // A cluster tells a node's refusal of the password only as 'node error' while it stays ready
+  // (one node's connection was dropped and made anew). Every node has the same password: told as
+  // 'error', as a single node tells it, so the failure is explained and a broker secret reread.
+  client.on('node error', (error: Error) => {
+    if (isRedisAuthFailure(error)) client.emit('error', error);
+  });
   client.defineCommand('scReceive', { lua: RECEIVE_LUA });
   client.defineCommand('scPromote', { lua: PROMOTE_LUA });
   client.defineCommand('scRestoreOne', { lua: RESTORE_ONE_LUA });
@@ -77,7 +84,7 @@ export function redisFailure(
   connectionError?: Error,
 ): BrokerError {
   const cause = connectionError ?? error;
-  const reason = explain(cause);
+  const reason = explain(cause, url);
   return new BrokerError(`Redis at ${describeEndpoint(url)}: ${action} failed: ${reason}`, {
     cause: withoutCredentials(error),
   });
@@ -98,21 +105,50 @@ function withoutCredentials(error: unknown): unknown {
 
 /**
  * True when Redis refused the credentials (`WRONGPASS`, or `ERR invalid password` before Redis 6)
- * or wanted some (`NOAUTH`): the broker then reads its secret anew (broker-secret.ts).
+ * or wanted some (`NOAUTH`), on a single node or on every node a cluster client tried: the
+ * broker then reads its secret anew (broker-secret.ts).
  */
 export function isRedisAuthFailure(error: unknown): boolean {
-  return error instanceof Error && /^(WRONGPASS |ERR invalid password|NOAUTH )/.test(error.message);
+  const refusal = nodeErrorOf(error);
+  return (
+    refusal instanceof Error && /^(WRONGPASS |ERR invalid password|NOAUTH )/.test(refusal.message)
+  );
 }
 
-function explain(error: unknown): string {
+/**
+ * What the last node said when ioredis' Cluster found no node to give it a slot map: its
+ * `Failed to refresh slots cache.` carries that reply (a `WRONGPASS`…) as `lastNodeError`, and
+ * only the reply says why. Any other error is returned as it is.
+ */
+function nodeErrorOf(error: unknown): unknown {
+  const last = (error as { lastNodeError?: unknown } | null | undefined)?.lastNodeError;
+  return last instanceof Error ? last : error;
+}
+
+function explain(error: unknown, url: string): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'ETIMEDOUT') return 'connection timed out';
-  // ioredis' Cluster when no seed node gives it a slot map (its node errors say no more).
+  // ioredis' Cluster when no seed node gives it a slot map. A node that replied (a refusal of the
+  // password) says why; a connection that closed says nothing more, not even a TLS failure's
+  // reason (ioredis drops the errors of the connection it asks on).
   if (/^(Failed to refresh slots cache|None of startup nodes is available)/.test(error.message)) {
-    return "no node of the cluster answered (are its nodes up, and the URL's host list right?)";
+    const reply = nodeErrorOf(error);
+    if (reply !== error && (reply as Error).name === 'ReplyError') return explain(reply, url);
+    const trust = /^rediss/.test(url) ? ', and their TLS certificate trusted (tls.ca)' : '';
+    return `no node of the cluster answered (are its nodes up, the URL's host list right${trust}?)`;
+  }
+  // A cluster command whose node went away: ioredis sends it to another master, which sends it
+  // back (MOVED), until the redirections run out; it says only that a connection closed, or
+  // what the last node replied (a MOVED to the missing node, a TRYAGAIN while a slot moves).
+  if (isRedisClusterUrl(url)) {
+    const gaveUp = /^Too many Cluster redirections/.test(error.message);
+    if (gaveUp || error.message === 'Connection is closed.') {
+      const detail = gaveUp ? `: ${error.message}` : '';
+      return `the cluster did not serve these keys (is the master of their slot down, or the slot moving?)${detail}`;
+    }
   }
   // A Redis error reply starts with its code word (`WRONGPASS …`, `NOAUTH …`, `ERR …`); the rest
   // may quote key names, so only the start is read.

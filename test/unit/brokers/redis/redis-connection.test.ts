@@ -1,7 +1,11 @@
 import { inspect } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRedisClient } from '../../../../src/brokers/redis/redis-client.js';
-import { connectRedis, redisFailure } from '../../../../src/brokers/redis/redis-connection.js';
+import {
+  connectRedis,
+  isRedisAuthFailure,
+  redisFailure,
+} from '../../../../src/brokers/redis/redis-connection.js';
 import { BrokerError } from '../../../../src/core/errors.js';
 
 const SECRET = 's3cret-Pa55';
@@ -138,5 +142,69 @@ describe('redisFailure', () => {
 
     // Assess
     expect((failure.cause as { command: unknown }).command).toEqual(command);
+  });
+});
+
+describe('cluster failures', () => {
+  const CLUSTER_URL = `rediss+cluster://:${SECRET}@a.internal:7000,b.internal:7001/`;
+  const noSlotMap = (lastNodeError?: Error) =>
+    Object.assign(
+      new Error('Failed to refresh slots cache.'),
+      lastNodeError ? { lastNodeError } : {},
+    );
+  const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+
+  it.each([
+    [noSlotMap(), 'no node of the cluster answered', 'TLS certificate trusted (tls.ca)'],
+    [noSlotMap(reply('WRONGPASS invalid username-password pair')), 'authentication failed', ''],
+    [
+      new Error('Too many Cluster redirections. Last error: ReplyError: TRYAGAIN Multiple keys'),
+      'the cluster did not serve these keys',
+      'TRYAGAIN',
+    ],
+    [new Error('Connection is closed.'), 'the cluster did not serve these keys', ''],
+  ])('names the cluster by its nodes and explains %s', (error, reason, detail) => {
+    // Act
+    const failure = redisFailure(CLUSTER_URL, 'publish to events', error);
+
+    // Assess
+    expect(failure.message).toMatch(
+      /^Redis at cluster a\.internal:7000,b\.internal:7001: publish to events failed: /,
+    );
+    expect(failure.message).toContain(reason);
+    expect(failure.message).toContain(detail);
+    expect(inspect(failure, { depth: 10 })).not.toContain(SECRET);
+  });
+
+  it('does not ask for a certificate on a cluster without TLS', () => {
+    const failure = redisFailure('redis+cluster://a:7000/', 'receive from q', noSlotMap());
+
+    expect(failure.message).toContain('no node of the cluster answered');
+    expect(failure.message).not.toContain('tls.ca');
+  });
+
+  it('tells a refused password behind a missing slot map, so that a secret is read anew', () => {
+    expect(isRedisAuthFailure(noSlotMap(reply('WRONGPASS invalid username-password pair')))).toBe(
+      true,
+    );
+    expect(isRedisAuthFailure(noSlotMap())).toBe(false);
+    expect(isRedisAuthFailure(noSlotMap(new Error('Connection is closed.')))).toBe(false);
+  });
+
+  it("reports a node's refusal of the password as the client's error", async () => {
+    // Prepare
+    await loadRedisClient();
+    const { client, lastError } = connectRedis({ url: CLUSTER_URL, connectTimeoutMs: 1000 });
+    const refusal = reply('WRONGPASS invalid username-password pair');
+    try {
+      // Act
+      client.emit('node error', refusal, 'a.internal:7000');
+      client.emit('node error', new Error('Connection is closed.'), 'a.internal:7000');
+
+      // Assess
+      expect(lastError()).toBe(refusal);
+    } finally {
+      client.disconnect();
+    }
   });
 });
