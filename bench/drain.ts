@@ -7,8 +7,13 @@
  *
  * Queues are filled by our batch publisher (Celery protocol v2, which every Celery-speaking peer
  * reads) or by BullMQ's addBulk. Slow peers get a smaller N (the figure says which).
+ *
+ * Our default worker on one Redis node takes turns, run by run, with the same worker sending
+ * Celery events and with it on the benchmarks' Redis Cluster (redis-cluster.ts): those figures
+ * are goals as ratios to it, and a ratio of runs made minutes apart would measure the host.
  */
 
+import { alternationGroups, measureAlternating } from './alternating.js';
 import {
   BROKERS,
   type BrokerName,
@@ -16,9 +21,7 @@ import {
   createVhost,
   type Figure,
   listenToEvents,
-  measure,
   PYTHON,
-  RUNS,
   runChild,
   runScript,
   type System,
@@ -26,6 +29,7 @@ import {
   startChild,
   tsxCommand,
 } from './harness.js';
+import { withBenchCluster } from './redis-cluster.js';
 
 interface DrainCase {
   readonly id: string;
@@ -37,11 +41,13 @@ interface DrainCase {
   /** The worker command for a queue and a count (the queue holds count messages). */
   readonly worker: (queue: string, count: number) => [string, string[]];
   readonly note?: string;
+  /** The worker sends Celery events, and a receiver in this process listens. */
+  readonly listen?: boolean;
   /**
-   * The worker sends Celery events and a receiver listens; its runs alternate with those of the
-   * case named, the same worker without events, so that load on the machine hits both alike.
+   * The case this one is compared with (the same worker without events, or on one Redis node):
+   * their runs alternate, so that load on the machine hits both alike.
    */
-  readonly eventsOf?: string;
+  readonly alternatesWith?: string;
 }
 
 function celery(broker: BrokerName, pool: 'solo' | 'prefork', prefetch = 0) {
@@ -104,7 +110,21 @@ const DRAIN_CASES: readonly DrainCase[] = [
     n: scaled(20_000),
     worker: ours('redis', 10, true),
     note: 'task-received/started/succeeded per task, one receiver listening',
-    eventsOf: 'drain.redis.ours',
+    listen: true,
+    alternatesWith: 'drain.redis.ours',
+  },
+  // Every key in the slot of {celery}, so one master serves the queue: this is the cost of the
+  // cluster client and protocol. Run by run with the single node, as the events pair.
+  {
+    id: 'drain.redis-cluster.ours',
+    system: 'ours',
+    broker: 'redis-cluster',
+    label: 'ours, concurrency 10, Redis Cluster (3 masters)',
+    settings: 'default',
+    n: scaled(20_000),
+    worker: ours('redis-cluster', 10),
+    note: 'own three-master cluster, key prefix {celery}:',
+    alternatesWith: 'drain.redis.ours',
   },
   {
     id: 'drain.redis.ours-c50',
@@ -179,7 +199,8 @@ const DRAIN_CASES: readonly DrainCase[] = [
     n: scaled(20_000),
     worker: ours('amqp', 10, true),
     note: 'task-received/started/succeeded per task, one receiver listening',
-    eventsOf: 'drain.amqp.ours',
+    listen: true,
+    alternatesWith: 'drain.amqp.ours',
   },
   {
     id: 'drain.amqp.ours-c50',
@@ -251,7 +272,7 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
         : tsxCommand('peers/ours.ts', ['publish', item.broker, queue, String(item.n - 1), 'batch']);
     await runChild(fill);
     // A receiver of the worker's events in this process, as Flower would be.
-    const receiver = item.eventsOf ? await listenToEvents(BROKERS[item.broker]) : undefined;
+    const receiver = item.listen ? await listenToEvents(BROKERS[item.broker]) : undefined;
     const [command, args] = item.worker(queue, item.n);
     const worker = startChild(command, args);
     try {
@@ -266,33 +287,26 @@ async function drainOnce(item: DrainCase, run: number): Promise<number> {
   }
 }
 
-/** Measures `base` and `withEvents` run by run, alternating: one figure each. */
-async function measurePair(base: DrainCase, withEvents: DrainCase): Promise<Figure[]> {
-  const samples: [number[], number[]] = [[], []];
-  for (let run = 0; run < RUNS; run++) {
-    samples[0].push(await drainOnce(base, run));
-    samples[1].push(await drainOnce(withEvents, run));
-  }
-  return Promise.all(
-    [base, withEvents].map(({ worker: _worker, eventsOf: _of, ...figure }, index) =>
-      measure({ ...figure, unit: 'msg/s' }, async (run) => samples[index]?.[run] ?? Number.NaN),
-    ),
-  );
-}
-
-/** `drain.ts [filter]`: only the cases whose id contains the filter. */
-const only = process.argv[2];
+/** `drain.ts [filter]`: only the cases whose id contains the filter (and those they pair with). */
+const groups = alternationGroups(DRAIN_CASES, process.argv[2]);
+const cases = groups.flat();
 await runScript('drain', async (add) => {
-  await createVhost();
-  for (const item of DRAIN_CASES) {
-    if (only && !item.id.includes(only)) continue;
-    if (item.eventsOf) continue;
-    const withEvents = DRAIN_CASES.find((other) => other.eventsOf === item.id);
-    if (withEvents) {
-      for (const figure of await measurePair(item, withEvents)) await add(figure);
-      continue;
-    }
-    const { worker: _worker, ...figure } = item;
-    await add(measure({ ...figure, unit: 'msg/s' }, (run) => drainOnce(item, run)));
-  }
+  if (cases.some((item) => item.broker === 'amqp')) await createVhost();
+  await withBenchCluster(
+    cases.some((item) => item.broker === 'redis-cluster'),
+    async () => {
+      for (const group of groups) {
+        const figures = group.map(
+          ({ worker: _worker, listen: _listen, alternatesWith: _with, ...figure }) => ({
+            ...figure,
+            unit: 'msg/s' as const,
+          }),
+        );
+        const measured = measureAlternating(figures, (index, run) =>
+          drainOnce(group[index] as DrainCase, run),
+        );
+        for (const figure of measured) await add(figure);
+      }
+    },
+  );
 });

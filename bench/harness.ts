@@ -14,11 +14,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
+import { clusterUrl, deleteClusterKeys } from './redis-cluster.js';
 
 /** The bench/ folder. */
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-/** Where the runner writes latest.json and the chart; each script writes `parts/<name>.json`. */
-export const RESULTS_DIR = join(BENCH_DIR, 'results');
+/**
+ * Where the runner writes latest.json and the chart; each script writes `parts/<name>.json`.
+ * BENCH_RESULTS_DIR elsewhere keeps a trial run from replacing the figures of the last real one.
+ * @defaultValue bench/results
+ */
+export const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ?? join(BENCH_DIR, 'results');
 /** The Redis database every benchmark uses, and nothing else should. @defaultValue db 13 */
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 /** The RabbitMQ vhost the benchmarks create, use and delete. */
@@ -36,9 +41,19 @@ export const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 
 const run = promisify(execFile);
 
-/** The brokers a figure can be measured on. */
-export const BROKERS = { redis: REDIS_URL, amqp: AMQP_URL } as const;
-/** `redis` or `amqp`. */
+/**
+ * The brokers a figure can be measured on, by URL. `redis-cluster` is the benchmarks' own
+ * three-master cluster (redis-cluster.ts), whose URL is read when asked for: it starts after
+ * this module loads, and its children learn it from their environment.
+ */
+export const BROKERS = {
+  redis: REDIS_URL,
+  amqp: AMQP_URL,
+  get 'redis-cluster'(): string {
+    return clusterUrl();
+  },
+} as const;
+/** `redis`, `amqp` or `redis-cluster`. */
 export type BrokerName = keyof typeof BROKERS;
 
 /** Who a figure is about. */
@@ -430,10 +445,11 @@ export async function deleteAmqpQueues(names: readonly string[]): Promise<void> 
 
 /**
  * Removes whatever a run left of `queue` on `broker`, and the benchmarks' keys in Redis (peers
- * on RabbitMQ keep results there too).
+ * on RabbitMQ keep results there too) and, for a cluster case, in the cluster.
  */
 export async function cleanQueue(broker: BrokerName, queue: string): Promise<void> {
   if (broker === 'amqp') await deleteAmqpQueues([queue]);
+  if (broker === 'redis-cluster') await deleteClusterKeys(BENCH_KEY_PATTERNS);
   const redis = benchRedis();
   try {
     await deleteKeys(redis, BENCH_KEY_PATTERNS);

@@ -2,15 +2,16 @@
  * Publish rate: N no-op tasks from one producer process, timed inside that process until the
  * broker holds them all (ours and BullMQ resolve when the broker has them; Celery on AMQP, which
  * publishes without confirms by default, and celery-node, whose `sendTask` returns nothing to
- * wait on, are timed until the queue's length says so). Slow peers get a smaller N.
+ * wait on, are timed until the queue's length says so). Slow peers get a smaller N. Ours on the
+ * benchmarks' Redis Cluster takes turns, run by run, with ours on the single node.
  */
+import { alternationGroups, measureAlternating } from './alternating.js';
 import {
   BROKERS,
   type BrokerName,
   cleanQueue,
   createVhost,
   type Figure,
-  measure,
   PYTHON,
   runChild,
   runScript,
@@ -18,6 +19,7 @@ import {
   scaled,
   tsxCommand,
 } from './harness.js';
+import { withBenchCluster } from './redis-cluster.js';
 
 interface PublishCase {
   readonly id: string;
@@ -28,6 +30,8 @@ interface PublishCase {
   readonly n: number;
   readonly command: (queue: string, n: number) => [string, string[]];
   readonly note?: string;
+  /** The case this one is compared with: their runs alternate, so load hits both alike. */
+  readonly alternatesWith?: string;
 }
 
 const ours = (broker: BrokerName, mode: string) => (queue: string, n: number) =>
@@ -70,6 +74,17 @@ const CASES: readonly PublishCase[] = [
     settings: 'best',
     n: scaled(20_000),
     command: ours('redis', 'batch'),
+  },
+  {
+    id: 'publish.redis-cluster.ours-batch',
+    system: 'ours',
+    broker: 'redis-cluster',
+    label: 'ours, batches of 1000, Redis Cluster (3 masters)',
+    settings: 'best',
+    n: scaled(20_000),
+    command: ours('redis-cluster', 'batch'),
+    note: 'own three-master cluster, key prefix {celery}:',
+    alternatesWith: 'publish.redis.ours-batch',
   },
   {
     id: 'publish.redis.celery',
@@ -165,24 +180,36 @@ const CASES: readonly PublishCase[] = [
   },
 ];
 
-/** `publish.ts [filter]`: only the cases whose id contains the filter. */
-const only = process.argv[2];
-await runScript('publish', async (add) => {
-  await createVhost();
-  for (const item of CASES) {
-    if (only && !item.id.includes(only)) continue;
-    const { command, ...figure } = item;
-    await add(
-      measure({ ...figure, unit: 'msg/s' }, async (run) => {
-        const queue = `bench.publish.${item.id.split('.').pop()}.${run}`;
-        await cleanQueue(item.broker, queue);
-        try {
-          const result = await runChild(command(queue, item.n));
-          return result.rate as number;
-        } finally {
-          await cleanQueue(item.broker, queue);
-        }
-      }),
-    );
+/** One run: publish `item.n` into a fresh queue; the publisher's own rate. */
+async function publishOnce(item: PublishCase, run: number): Promise<number> {
+  const queue = `bench.publish.${item.id.split('.').pop()}.${run}`;
+  await cleanQueue(item.broker, queue);
+  try {
+    const result = await runChild(item.command(queue, item.n));
+    return result.rate as number;
+  } finally {
+    await cleanQueue(item.broker, queue);
   }
+}
+
+/** `publish.ts [filter]`: only the cases whose id contains the filter (and those they pair with). */
+const groups = alternationGroups(CASES, process.argv[2]);
+const cases = groups.flat();
+await runScript('publish', async (add) => {
+  if (cases.some((item) => item.broker === 'amqp')) await createVhost();
+  await withBenchCluster(
+    cases.some((item) => item.broker === 'redis-cluster'),
+    async () => {
+      for (const group of groups) {
+        const figures = group.map(({ command: _command, alternatesWith: _with, ...figure }) => ({
+          ...figure,
+          unit: 'msg/s' as const,
+        }));
+        const measured = measureAlternating(figures, (index, run) =>
+          publishOnce(group[index] as PublishCase, run),
+        );
+        for (const figure of measured) await add(figure);
+      }
+    },
+  );
 });

@@ -1,19 +1,20 @@
 /**
  * Our side of every benchmark, run as a child process:
  *
- *   ours.ts publish <redis|amqp> <queue> <n> <mode>           time n publishes; mode: single
+ *   ours.ts publish <broker> <queue> <n> <mode>               time n publishes; mode: single
  *                                                            (awaited one at a time), batch
  *                                                            (1000 a call), pipelined (batches,
  *                                                            4 calls in flight), eta<seconds>
  *                                                            (batches due that much later)
- *   ours.ts worker  <redis|amqp> <queue> <n> <concurrency> [events]
+ *   ours.ts worker  <broker> <queue> <n> <concurrency> [events]
  *                                                            the long-lived local worker:
  *                                                            drain n, or time publish → start
  *                                                            (n = 0: run until stopped);
  *                                                            `events`: with Celery events on
- *   ours.ts send    <redis|amqp> <queue> <n> <intervalMs>    publish n, one every intervalMs
+ *   ours.ts send    <broker> <queue> <n> <intervalMs>        publish n, one every intervalMs
  *
- * Reports `ready`, then `result` (publishers, senders) or `first` / `done` (workers).
+ * `<broker>` is `redis`, `amqp` or `redis-cluster` (harness.ts' BROKERS). Reports `ready`, then
+ * `result` (publishers, senders) or `first` / `done` (workers).
  */
 import { createBroker } from '../../src/brokers/create-broker.js';
 import { createEventDispatcher } from '../../src/brokers/create-event-dispatcher.js';

@@ -6,7 +6,7 @@
  * Run with `node --import tsx test/fixtures-app/crash-consumer.ts` (one process, so a SIGKILL
  * of its pid leaves nothing behind). Configured by environment:
  *
- *   SC_REDIS_URL           broker URL, e.g. redis://127.0.0.1:6379/10 (required)
+ *   SC_REDIS_URL           broker URL, redis://127.0.0.1:6379/10 or redis+cluster://… (required)
  *   SC_QUEUE               queue to consume (required)
  *   SC_RECORD_KEY          list the run records are pushed to (required)
  *   SC_VISIBILITY_TIMEOUT  seconds before a dead consumer's holds are restored (default 3600)
@@ -17,8 +17,8 @@
  *
  * Prints `ready <pid>` once consuming; SIGTERM stops it after the batch in hand is settled.
  */
-import { Redis } from 'ioredis';
 import { createBroker } from '../../src/brokers/create-broker.js';
+import { createRedisClient, loadRedisClient } from '../../src/brokers/redis/redis-client.js';
 import { runLocalWorker } from '../../src/worker/local-worker.js';
 import { createFixtureApp } from './registry.js';
 
@@ -37,7 +37,9 @@ const url = required('SC_REDIS_URL');
 const queue = required('SC_QUEUE');
 const recordKey = required('SC_RECORD_KEY');
 
-const recorder = new Redis(url, { maxRetriesPerRequest: 1 });
+// The package's own client factory: a cluster URL gets a cluster client, as the broker does.
+await loadRedisClient();
+const recorder = createRedisClient(url);
 const { registry } = createFixtureApp({
   queue,
   sleepMs: numberFrom('SC_SLEEP_MS', 20),

@@ -1,10 +1,15 @@
 /**
- * One factory per broker for the shared contract suite (`BROKERS=redis,rabbitmq`, both by
- * default). Each gives a fresh broker on an isolated namespace, a way to push a raw message the
- * way a foreign producer would, and a way to make a consumer "die" holding messages.
+ * One factory per broker for the shared contract suite (`BROKERS=redis,redis-cluster,
+ * redis-cluster-3,valkey,valkey-cluster-3,rabbitmq`, all by default; other suites take the `redis` and `rabbitmq` of
+ * the list). Each gives a fresh broker on an isolated namespace, a way to push a raw message the
+ * way a foreign producer would, and a way to make a consumer "die" holding messages. The
+ * cluster and Valkey kinds run on servers of the test file's own (a one-node cluster holding all
+ * slots, as ElastiCache Serverless presents itself; three masters; a Valkey node; three Valkey
+ * masters), started on first use and stopped by {@link stopHarnessServers}.
  */
+import { spawnSync } from 'node:child_process';
 import { connect } from 'amqplib';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Broker } from '../../src/brokers/broker.js';
 import { RabbitMqBroker } from '../../src/brokers/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../../src/brokers/redis/redis-broker.js';
@@ -17,6 +22,7 @@ import {
   startThrowawayRedis,
   uniqueQueue,
 } from './redis.js';
+import { startRedisCluster } from './redis-cluster.js';
 
 /** A raw message as a foreign producer would write it. */
 export interface RawMessage {
@@ -44,30 +50,104 @@ export interface BrokerHarness {
   cleanup(): Promise<void>;
 }
 
-/** The brokers to run the contract suite on. */
-export const BROKERS = (process.env.BROKERS ?? 'redis,rabbitmq')
+/** The broker kinds a harness exists for. */
+export type HarnessKind =
+  | 'redis'
+  | 'redis-cluster'
+  | 'redis-cluster-3'
+  | 'valkey'
+  | 'valkey-cluster-3'
+  | 'rabbitmq';
+
+const HARNESS_KINDS: readonly HarnessKind[] = [
+  'redis',
+  'redis-cluster',
+  'redis-cluster-3',
+  'valkey',
+  'valkey-cluster-3',
+  'rabbitmq',
+];
+
+const LISTED = (process.env.BROKERS ?? HARNESS_KINDS.join(','))
   .split(',')
-  .map((name) => name.trim())
-  .filter((name): name is 'redis' | 'rabbitmq' => name === 'redis' || name === 'rabbitmq');
+  .map((name) => name.trim());
+
+/**
+ * Whether `valkey-server` is on the PATH (Debian's bookworm-backports package, which .ci/run
+ * installs). Without it the Valkey kinds are skipped, and say why, rather than fail a developer's
+ * `npm test` over a server they never installed.
+ */
+export const VALKEY_INSTALLED = spawnSync('valkey-server', ['--version']).status === 0;
+
+/** Why `kind` cannot run on this machine (a server not installed), or undefined. */
+export function harnessSkip(kind: HarnessKind): string | undefined {
+  if (!kind.startsWith('valkey') || VALKEY_INSTALLED) return undefined;
+  return 'valkey-server is not installed: apt-get install -t bookworm-backports valkey-server';
+}
+
+/** The brokers to run the contract suite on: every kind `BROKERS` lists. */
+export const HARNESSES = HARNESS_KINDS.filter((kind) => LISTED.includes(kind));
+
+/** The brokers other suites run on: the `redis` and `rabbitmq` of `BROKERS`. */
+export const BROKERS = HARNESSES.filter(
+  (name): name is 'redis' | 'rabbitmq' => name === 'redis' || name === 'rabbitmq',
+);
 
 /** A harness for `kind`. */
-export async function createHarness(kind: 'redis' | 'rabbitmq'): Promise<BrokerHarness> {
-  return kind === 'redis' ? redisHarness() : rabbitHarness();
+export async function createHarness(kind: HarnessKind): Promise<BrokerHarness> {
+  if (kind === 'rabbitmq') return rabbitHarness();
+  if (kind === 'redis') {
+    return redisHarness(redisUrl(CONTRACT_DB), () => new Redis(redisUrl(CONTRACT_DB)));
+  }
+  const server = await harnessServer(kind);
+  const nodes = server.nodes;
+  if (!nodes) return redisHarness(server.url, () => new Redis(server.url));
+  return redisHarness(server.url, () => new Cluster(nodes.map((node) => ({ ...node }))));
+}
+
+/** A server (or cluster) of the file's own: its URL, its nodes when a cluster. */
+interface HarnessServer {
+  readonly url: string;
+  readonly nodes?: readonly { readonly host: string; readonly port: number }[];
+  stop(): Promise<void>;
+}
+
+const SERVERS = new Map<HarnessKind, Promise<HarnessServer>>();
+
+function harnessServer(kind: Exclude<HarnessKind, 'redis' | 'rabbitmq'>): Promise<HarnessServer> {
+  let server = SERVERS.get(kind);
+  if (!server) {
+    server =
+      kind === 'valkey'
+        ? startThrowawayRedis({ server: 'valkey-server' })
+        : startRedisCluster({
+            masters: kind === 'redis-cluster' ? 1 : 3,
+            ...(kind === 'valkey-cluster-3' ? { server: 'valkey-server' } : {}),
+          });
+    SERVERS.set(kind, server);
+  }
+  return server;
+}
+
+/** Stops the servers and clusters the harnesses of this file started (call it in `afterAll`). */
+export async function stopHarnessServers(): Promise<void> {
+  const started = [...SERVERS.values()];
+  SERVERS.clear();
+  for (const server of started) await (await server).stop();
 }
 
 const CONTRACT_DB = 14;
 
-async function redisHarness(): Promise<BrokerHarness> {
+async function redisHarness(
+  url: string,
+  connectAdmin: () => Redis | Cluster,
+): Promise<BrokerHarness> {
   const queue = uniqueQueue();
-  const admin = new Redis(redisUrl(CONTRACT_DB));
+  const admin = connectAdmin();
   // Real time plus a jump, so a crash test can let the visibility timeout pass at once.
   let skippedMs = 0;
   const brokers: RedisBroker[] = [];
-  const config = parseBrokerConfig({
-    kind: 'redis',
-    url: redisUrl(CONTRACT_DB),
-    visibilityTimeout: 60,
-  });
+  const config = parseBrokerConfig({ kind: 'redis', url, visibilityTimeout: 60 });
   if (config.kind !== 'redis') throw new Error('unreachable');
   const make = () => {
     const broker = new RedisBroker({
@@ -94,7 +174,7 @@ async function redisHarness(): Promise<BrokerHarness> {
           priority: 0,
         },
       });
-      await admin.lpush(queue, envelope);
+      await admin.lpush(config.keyPrefix + queue, envelope);
     },
     async crash(broker, survivor) {
       await broker.close();

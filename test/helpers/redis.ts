@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import type { BrokerLogger } from '../../src/brokers/broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/brokers/redis/redis-broker.js';
@@ -147,7 +147,7 @@ export function manualClock(start = Date.now()): { now: () => number; advance(ms
  * @param deadLetterQueues - dead-letter queue names used besides `<queue>.dlq`
  */
 export async function deleteQueueKeys(
-  redis: Redis,
+  redis: Redis | Cluster,
   keys: RedisKeys,
   queues: readonly string[],
   deadLetterQueues: readonly string[] = [],
@@ -171,7 +171,7 @@ export async function deleteQueueKeys(
 
 /** The delivery tags of the `unacked` entries routed to `queues`. */
 export async function unackedTagsOf(
-  redis: Redis,
+  redis: Redis | Cluster,
   keys: RedisKeys,
   queues: readonly string[],
 ): Promise<string[]> {
@@ -224,6 +224,8 @@ export interface ThrowawayRedisOptions {
   readonly args?: readonly string[];
   /** Serve TLS only, with this certificate. */
   readonly tls?: SelfSignedCertificate;
+  /** Server executable, e.g. `valkey-server`. @defaultValue `'redis-server'` */
+  readonly server?: string;
 }
 
 /**
@@ -252,7 +254,9 @@ export async function startThrowawayRedis(
     dir,
     ...(options.args ?? []),
   ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.server ?? 'redis-server', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await untilReady(child);
   const scheme = options.tls ? 'rediss' : 'redis';
   return {

@@ -2,8 +2,9 @@
  * Broker credentials from Secrets Manager, end to end: the real `@aws-sdk/client-secrets-manager`
  * through Powertools' Parameters, sent to a stand-in on 127.0.0.1 by
  * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, and real brokers whose user exists only for this file: a
- * `redis-server` of its own (an ACL user; the shared one on 6379 is not touched) and a RabbitMQ
- * vhost and user of its own. Each "container" is a child process built from its environment as a
+ * `redis-server` of its own (an ACL user; the shared one on 6379 is not touched), a three-master
+ * Redis Cluster of its own (`redis+cluster://`, its AUTH token) and a RabbitMQ vhost and user of
+ * its own. Each "container" is a child process built from its environment as a
  * Lambda cold start is (`BROKER_URL` without credentials, `BROKER_SECRET_ARN`): its broker, the
  * poller's relay store and the cron lock all log in with the secret, which is read once per cold
  * start; after the password is rotated (in the broker and the secret) and the connections drop,
@@ -15,10 +16,17 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
+import { CLUSTER_KEY_PREFIX } from '../../src/config/redis-transport-options.js';
 import { cronTickKey } from '../../src/core/schedule.js';
 import { BROKERS } from '../helpers/brokers.js';
 import { closeConnections, createTestVhost, listQueues } from '../helpers/rabbitmq.js';
 import { startThrowawayRedis } from '../helpers/redis.js';
+import {
+  openClusterClient,
+  openNodeClient,
+  type RedisCluster,
+  startRedisCluster,
+} from '../helpers/redis-cluster.js';
 import {
   type ContainerReply,
   type SecretContainer,
@@ -86,6 +94,47 @@ async function redisBench(password: string, acl: boolean): Promise<SecretBench> 
   };
 }
 
+/**
+ * A Redis Cluster of the test's own (three masters); the secret is its AUTH token as plain text,
+ * rotated with `CONFIG SET requirepass` on every node. The broker's keys carry the cluster's
+ * default prefix, `{celery}:`.
+ */
+async function redisClusterBench(password: string): Promise<SecretBench> {
+  const started = await startRedisCluster({ masters: 3, password });
+  // The helpers' admin clients log in with the cluster's password of the moment.
+  let cluster: RedisCluster = started;
+  const keys = new RedisKeys(CLUSTER_KEY_PREFIX);
+  const withAdmin = async <T>(act: (admin: ReturnType<typeof openClusterClient>) => Promise<T>) => {
+    const admin = openClusterClient(cluster);
+    try {
+      return await act(admin);
+    } finally {
+      admin.disconnect();
+    }
+  };
+  return {
+    url: started.url.replace(/\/\/[^@]*@/, '//'),
+    secretText: (secret) => secret,
+    async rotate(next) {
+      for (const node of cluster.nodes) {
+        const admin = openNodeClient(cluster, node);
+        await admin.config('SET', 'requirepass', next, 'masterauth', next);
+        // As on a single node: the connections that logged in before are dropped.
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+        admin.disconnect();
+      }
+      cluster = { ...cluster, password: next };
+    },
+    queued: (queue) =>
+      withAdmin(async (admin) => {
+        const lengths = await Promise.all(keys.queueLists(queue).map((list) => admin.llen(list)));
+        return lengths.reduce((sum, length) => sum + length, 0);
+      }),
+    holds: (key) => withAdmin(async (admin) => (await admin.exists(key)) === 1),
+    remove: () => started.stop(),
+  };
+}
+
 async function rabbitBench(password: string): Promise<SecretBench> {
   const vhost = await createTestVhost('secret');
   const username = `sc-test-secret-${randomUUID().slice(0, 8)}`;
@@ -140,11 +189,18 @@ afterAll(async () => {
   await standIn.close();
 });
 
-/** The brokers of `BROKERS`; Redis both with an ACL user and with an AUTH token. */
-const BENCHES = [
-  ...(BROKERS.includes('redis') ? (['redis (ACL user)', 'redis (AUTH token)'] as const) : []),
-  ...(BROKERS.includes('rabbitmq') ? (['rabbitmq'] as const) : []),
-];
+/** The benches, by name: each makes a broker whose user's first password is `password`. */
+const BENCH_FACTORIES: Record<string, (password: string) => Promise<SecretBench>> = {
+  'redis (ACL user)': (password) => redisBench(password, true),
+  'redis (AUTH token)': (password) => redisBench(password, false),
+  'redis cluster (AUTH token)': redisClusterBench,
+  rabbitmq: rabbitBench,
+};
+
+/** The benches of the brokers of `BROKERS`: Redis with an ACL user, an AUTH token, a cluster. */
+const BENCHES = Object.keys(BENCH_FACTORIES).filter((name) =>
+  BROKERS.includes(name === 'rabbitmq' ? 'rabbitmq' : 'redis'),
+);
 
 describe.each(BENCHES)('broker credentials from a secret on %s', (variant) => {
   const kind = variant === 'rabbitmq' ? 'rabbitmq' : 'redis';
@@ -155,9 +211,7 @@ describe.each(BENCHES)('broker credentials from a secret on %s', (variant) => {
   let bench: SecretBench;
 
   beforeAll(async () => {
-    bench = await (kind === 'rabbitmq'
-      ? rabbitBench(first)
-      : redisBench(first, variant === 'redis (ACL user)'));
+    bench = await (BENCH_FACTORIES[variant] as (password: string) => Promise<SecretBench>)(first);
     standIn.put(arn, bench.secretText(first));
   });
 

@@ -4,65 +4,78 @@
  * visibility timeout passes. Every message runs; the only ones that run twice are the ones the
  * dead process held, and their second run is marked redelivered.
  *
- * Database 10, one queue per test; only this test's keys and `unacked` entries are removed.
+ * Runs on database 10 of the shared Redis, and on a three-master Redis Cluster the file starts
+ * (`redis-cluster-3`; keys under `{celery}:`, all in one slot), whatever `BROKERS` says, as
+ * before: a file left with no test fails. One queue per test; on the shared Redis only this
+ * test's keys and `unacked` entries are removed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/create-broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
+import {
+  createRedisClient,
+  loadRedisClient,
+  type RedisClient,
+} from '../../src/brokers/redis/redis-client.js';
+import { parseBrokerConfig } from '../../src/config/broker-config.js';
 import { decodeRedisMessage, decodeUnackedEntry } from '../../src/core/redis-codec.js';
 import { createFixtureApp, type FixtureApp, type RunRecord } from '../fixtures-app/registry.js';
+import { deleteQueueKeys, redisUrl } from '../helpers/redis.js';
+import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379/10';
-const KEYS = new RedisKeys();
 const CONSUMER_SCRIPT = path.resolve(import.meta.dirname, '../fixtures-app/crash-consumer.ts');
 const MESSAGES = 200;
 const VISIBILITY_TIMEOUT_S = 2;
+/** The Redis deployments the crash runs on. */
+const TARGETS = ['redis', 'redis-cluster-3'] as const;
 
-let redis: Redis;
+// Set per target in its `beforeAll`: the targets run one after the other.
+let url: string;
+let redis: RedisClient;
+let keys: RedisKeys;
+let cluster: RedisCluster | undefined;
 let queue: string;
 let recordKey: string;
 let children: ChildProcess[];
 let broker: Broker;
 let app: FixtureApp;
 
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-});
+/** Connects to `kind`, starting the cluster first if it is one. */
+async function openTarget(kind: (typeof TARGETS)[number]): Promise<void> {
+  cluster = kind === 'redis-cluster-3' ? await startRedisCluster({ masters: 3 }) : undefined;
+  url = cluster?.url ?? redisUrl(10);
+  const config = parseBrokerConfig({ kind: 'redis', url });
+  if (config.kind !== 'redis') throw new Error(`not a Redis config: ${config.kind}`);
+  // The broker's key names, `{celery}:` prefixed on a cluster.
+  keys = new RedisKeys(config.keyPrefix);
+  await loadRedisClient();
+  redis = createRedisClient(url);
+}
 
-afterAll(async () => {
-  await redis.quit();
-});
+async function closeTarget(): Promise<void> {
+  await redis?.quit();
+  await cluster?.stop();
+}
 
 beforeEach(() => {
   queue = `sc-crash-${randomUUID()}`;
   recordKey = `sc-crash-runs:${queue}`;
   children = [];
   app = createFixtureApp({ queue, record: () => undefined });
-  broker = createBroker({ kind: 'redis', url: REDIS_URL }, { queues: app.registry.queues });
+  broker = createBroker({ kind: 'redis', url }, { queues: app.registry.queues });
 });
 
 afterEach(async () => {
   await Promise.all(children.map((child) => stopChild(child, 'SIGKILL')));
   await broker.close();
-  const { key: binding } = KEYS.binding(queue);
-  await redis.del(
-    ...KEYS.queueLists(queue),
-    binding,
-    KEYS.delayed(queue),
-    KEYS.deadLetter(`${queue}.dlq`),
-    recordKey,
-  );
-  const tags = Object.keys(await heldByQueue());
-  if (tags.length > 0) {
-    await redis.hdel(KEYS.unacked, ...tags);
-    await redis.zrem(KEYS.unackedIndex, ...tags);
-  }
+  await deleteQueueKeys(redis, keys, [queue]);
+  // A key of its own: on a cluster it is in another slot than the queue's, so a DEL apart.
+  await redis.del(recordKey);
 });
 
 /** A consumer process and what it printed. */
@@ -78,7 +91,7 @@ async function startConsumer(): Promise<Consumer> {
   const child = spawn(process.execPath, ['--import', 'tsx', CONSUMER_SCRIPT], {
     env: {
       ...process.env,
-      SC_REDIS_URL: REDIS_URL,
+      SC_REDIS_URL: url,
       SC_QUEUE: queue,
       SC_RECORD_KEY: recordKey,
       SC_VISIBILITY_TIMEOUT: String(VISIBILITY_TIMEOUT_S),
@@ -121,7 +134,7 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 /** This queue's entries in kombu's shared `unacked` hash: delivery tag → task id. */
 async function heldByQueue(): Promise<Record<string, string>> {
   const held: Record<string, string> = {};
-  for (const [tag, value] of Object.entries(await redis.hgetall(KEYS.unacked))) {
+  for (const [tag, value] of Object.entries(await redis.hgetall(keys.unacked))) {
     const entry = decodeUnackedEntry(value);
     if (entry?.routingKey !== queue) continue;
     const decoded = decodeRedisMessage(entry.envelope);
@@ -132,7 +145,7 @@ async function heldByQueue(): Promise<Record<string, string>> {
 
 /** When the earliest of `tags` was taken, unix ms (`unacked_index` scores are unix seconds). */
 async function heldSince(tags: readonly string[]): Promise<number> {
-  const scores = await Promise.all(tags.map((tag) => redis.zscore(KEYS.unackedIndex, tag)));
+  const scores = await Promise.all(tags.map((tag) => redis.zscore(keys.unackedIndex, tag)));
   return Math.min(...scores.map((score) => Number(score) * 1000));
 }
 
@@ -141,7 +154,10 @@ async function readRuns(): Promise<RunRecord[]> {
   return lines.map((line) => JSON.parse(line) as RunRecord);
 }
 
-describe('a consumer killed mid-queue', () => {
+describe.each(TARGETS)('a consumer killed mid-queue on %s', (kind) => {
+  beforeAll(() => openTarget(kind));
+  afterAll(closeTarget);
+
   it('loses no message, and re-runs only what it held, marked redelivered', async ({
     annotate,
   }) => {

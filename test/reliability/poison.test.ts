@@ -5,7 +5,9 @@
  * dead-lettered with its precise reason, a far-future eta parked, every good message run exactly
  * once, the loop never fail, and no dead-letter reason repeat an argument value.
  *
- * Redis: database 3 of 127.0.0.1:6379, a queue of its own. RabbitMQ: a vhost of its own.
+ * Redis: database 3 of 127.0.0.1:6379, a queue of its own; `redis-cluster-3`: a three-master
+ * Redis Cluster of its own (keys under `{celery}:`). RabbitMQ: a vhost of its own. The kinds run
+ * as `BROKERS` lists them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -13,17 +15,23 @@ import type { QueueStats } from '../../src/brokers/broker.js';
 import { createRegistry } from '../../src/core/registry.js';
 import { defineTask } from '../../src/core/task.js';
 import { runLocalWorker } from '../../src/worker/local-worker.js';
-import { BROKERS } from '../helpers/brokers.js';
+import { HARNESSES } from '../helpers/brokers.js';
 import { recordingLogger } from '../helpers/redis.js';
 import { POISON_TASK, SECRET } from './helpers/poison-cases.js';
 import {
   buildStream,
   type FoundDeadLetter,
   openPoisonBench,
+  POISON_BROKER_KINDS,
   type PoisonBench,
   type PoisonBrokerKind,
   type StreamItem,
 } from './helpers/poison-harness.js';
+
+/** The brokers of `BROKERS` the poison stream runs on. */
+const KINDS = HARNESSES.filter((kind): kind is PoisonBrokerKind =>
+  (POISON_BROKER_KINDS as readonly string[]).includes(kind),
+);
 
 /** Good messages the bad ones are mixed into. */
 const GOOD_COUNT = 30;
@@ -49,7 +57,7 @@ afterAll(() => {
   console.log(`poison summary ${JSON.stringify(summary)}`);
 });
 
-describe.each(BROKERS)('poison input on %s', (kind: PoisonBrokerKind) => {
+describe.each(KINDS)('poison input on %s', (kind: PoisonBrokerKind) => {
   let bench: PoisonBench;
   let observed: Observed;
 

@@ -1,15 +1,19 @@
 /**
  * Pushing the poison table at a real broker the way foreign producers would (Redis: `LPUSH` of
- * raw envelopes; RabbitMQ: amqplib `publish` of raw bytes and headers), mixed with good messages,
- * and reading back the dead-letter store entry of each case.
+ * raw envelopes, on a single node or a three-master cluster; RabbitMQ: amqplib `publish` of raw
+ * bytes and headers), mixed with good messages, and reading back the dead-letter store entry of
+ * each case.
  */
 import { type Channel, connect } from 'amqplib';
-import type { Broker, DeadLetterEntry } from '../../../src/brokers/broker.js';
+import type { Cluster, Redis } from 'ioredis';
+import type { Broker, BrokerLogger, DeadLetterEntry } from '../../../src/brokers/broker.js';
 import { readDeadLetterHeaders } from '../../../src/brokers/rabbitmq/dead-letter-headers.js';
 import { RabbitMqBroker } from '../../../src/brokers/rabbitmq/rabbitmq-broker.js';
+import { RedisBroker } from '../../../src/brokers/redis/redis-broker.js';
 import { parseBrokerConfig } from '../../../src/config/broker-config.js';
 import { createTestVhost } from '../../helpers/rabbitmq.js';
-import { recordingLogger, redisBench } from '../../helpers/redis.js';
+import { recordingLogger, redisBench, uniqueQueue } from '../../helpers/redis.js';
+import { openClusterClient, startRedisCluster } from '../../helpers/redis-cluster.js';
 import { AMQP_CASES, REDIS_CASES } from './poison-broker-cases.js';
 import {
   type AmqpRaw,
@@ -21,8 +25,11 @@ import {
   type WireMessage,
 } from './poison-cases.js';
 
-/** The brokers the poison stream runs on. */
-export type PoisonBrokerKind = 'redis' | 'rabbitmq';
+/** The brokers the poison stream runs on (`redis-cluster-3`: a three-master Redis Cluster). */
+export const POISON_BROKER_KINDS = ['redis', 'redis-cluster-3', 'rabbitmq'] as const;
+
+/** One of {@link POISON_BROKER_KINDS}. */
+export type PoisonBrokerKind = (typeof POISON_BROKER_KINDS)[number];
 
 /** One message of the stream, framed for its broker. */
 export interface StreamItem {
@@ -42,7 +49,7 @@ export interface FoundDeadLetter {
   readonly marker: string | null;
 }
 
-/** A broker under test with its own namespace (Redis queue on db 3; RabbitMQ vhost). */
+/** A broker under test with its own namespace (Redis queue on db 3 or a cluster; AMQP vhost). */
 export interface PoisonBench {
   readonly kind: PoisonBrokerKind;
   readonly queue: string;
@@ -134,7 +141,7 @@ export function buildStream(
   const cases: StreamItem[] = SHARED_CASES.map((item) => {
     const ctx = context();
     const message = item.build(ctx);
-    const frame = kind === 'redis' ? frameRedis(message, ctx) : frameAmqp(message, ctx);
+    const frame = kind === 'rabbitmq' ? frameAmqp(message, ctx) : frameRedis(message, ctx);
     return {
       name: item.name,
       expect: item.expect,
@@ -143,7 +150,7 @@ export function buildStream(
       carriesSecret: carriesSecret(frame),
     };
   });
-  const own = kind === 'redis' ? REDIS_CASES : AMQP_CASES;
+  const own = kind === 'rabbitmq' ? AMQP_CASES : REDIS_CASES;
   for (const item of own as readonly {
     name: string;
     expect: Expected;
@@ -161,7 +168,7 @@ export function buildStream(
       name: `good #${n}`,
       expect: { kind: 'good' },
       ctx,
-      frame: kind === 'redis' ? frameRedis(message, ctx) : frameAmqp(message, ctx),
+      frame: kind === 'rabbitmq' ? frameAmqp(message, ctx) : frameRedis(message, ctx),
       carriesSecret: false,
     };
   });
@@ -177,22 +184,49 @@ export function buildStream(
 
 /** A bench on `kind`. */
 export function openPoisonBench(kind: PoisonBrokerKind): Promise<PoisonBench> {
-  return kind === 'redis' ? redisPoisonBench() : rabbitPoisonBench();
+  return kind === 'rabbitmq' ? rabbitPoisonBench() : redisPoisonBench(kind);
 }
 
-async function redisPoisonBench(): Promise<PoisonBench> {
-  const bench = redisBench(POISON_DB);
-  const queue = bench.newQueue();
+/**
+ * A queue of its own on database {@link POISON_DB} of the shared Redis, or a three-master cluster
+ * of its own (keys under `{celery}:`); `admin` pushes raw envelopes past the broker.
+ */
+async function redisStore(kind: 'redis' | 'redis-cluster-3', logger: BrokerLogger) {
+  if (kind === 'redis') {
+    const bench = redisBench(POISON_DB);
+    const admin: Redis | Cluster = bench.admin;
+    const cleanup = async () => {
+      await bench.cleanup();
+      await bench.close();
+    };
+    return { queue: bench.newQueue(), broker: bench.openBroker({}, { logger }), admin, cleanup };
+  }
+  const cluster = await startRedisCluster({ masters: 3 });
+  const config = parseBrokerConfig({ kind: 'redis', url: cluster.url });
+  if (config.kind !== 'redis') throw new Error(`not a Redis config: ${config.kind}`);
+  const broker = new RedisBroker({ config, logger });
+  const admin = openClusterClient(cluster);
+  const cleanup = async () => {
+    await broker.close();
+    await admin.quit();
+    await cluster.stop();
+  };
+  return { queue: uniqueQueue(), broker, admin, cleanup };
+}
+
+async function redisPoisonBench(kind: 'redis' | 'redis-cluster-3'): Promise<PoisonBench> {
   const logger = recordingLogger();
-  const broker = bench.openBroker({}, { logger });
+  const { queue, broker, admin, cleanup } = await redisStore(kind, logger);
   return {
-    kind: 'redis',
+    kind,
     queue,
     broker,
     brokerWarnings: logger.warnings,
     async publish(items) {
-      const pipeline = bench.admin.pipeline();
-      for (const item of items) pipeline.lpush(queue, item.frame as string);
+      // The queue's list as the broker names it: `{celery}:<queue>` on a cluster.
+      const list = broker.keys.prefixed(queue);
+      const pipeline = admin.pipeline();
+      for (const item of items) pipeline.lpush(list, item.frame as string);
       await pipeline.exec();
     },
     async deadLetters(markers) {
@@ -203,10 +237,7 @@ async function redisPoisonBench(): Promise<PoisonBench> {
         marker: markers.find((marker) => entry.raw.includes(marker)) ?? null,
       }));
     },
-    async cleanup() {
-      await bench.cleanup();
-      await bench.close();
-    },
+    cleanup,
   };
 }
 
