@@ -18,7 +18,7 @@ import {
   taskMessage,
   uniqueQueue,
 } from '../helpers/redis.js';
-import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import { openNodeClient, type RedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import {
   closeOpened,
   endpointOf,
@@ -148,5 +148,31 @@ describe('a rediss+cluster:// broker with the password in its URL', () => {
     expect(redacted).toBe(`rediss+cluster://:***@${nodes}/0`);
     expect(refusal.error).toBeInstanceOf(InvalidConfigError);
     expectNoPassword(refusal.error, PASSWORD);
+  });
+
+  it('logs in as an ACL user on every node, limited to the broker keys', async () => {
+    // Prepare: ACL users are per node; the user may touch only keys under the prefix
+    const user = `worker-${randomUUID().slice(0, 8)}`;
+    const password = `acl:${randomUUID()}`;
+    for (const node of secured.nodes) {
+      const admin = openNodeClient(secured, node);
+      await admin.acl('SETUSER', user, 'on', `>${password}`, '~{celery}:*', '&*', '+@all');
+      await admin.quit();
+    }
+    const credentials = `${user}:${encodeURIComponent(password)}@`;
+    const url = secured.url.replace(/\/\/[^@]+@/, `//${credentials}`);
+
+    // Act
+    const outcome = await roundTrip(openBroker({ url, tls: { ca: certificate.pem } }));
+    const refused = await failureOf(() =>
+      openBroker({ url: url.replace(user, `${user}-x`), tls: { ca: certificate.pem } }).publish([
+        taskMessage(uniqueQueue()),
+      ]),
+    );
+
+    // Assess
+    expect(outcome).toEqual({ received: 2, left: { ready: 0, unacked: 0 } });
+    expect(refused.error.message).toContain('authentication failed');
+    expectNoPassword(refused.error, password, PASSWORD);
   });
 });
