@@ -131,6 +131,12 @@ function explain(error: unknown, url: string): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'ETIMEDOUT') return 'connection timed out';
+  // A MULTI Redis refused command by command: EXEC says only that it discarded the transaction;
+  // ioredis keeps the refusals (an OOM, a CLUSTERDOWN) on it, and the first says why.
+  const [refusal] = (error as { previousErrors?: unknown[] }).previousErrors ?? [];
+  if (/^EXECABORT /.test(error.message) && refusal instanceof Error) {
+    return `${explain(refusal, url)} (the transaction was discarded)`;
+  }
   // ioredis' Cluster when no seed node gives it a slot map. A node that replied (a refusal of the
   // password) says why; a connection that closed says nothing more, not even a TLS failure's
   // reason (ioredis drops the errors of the connection it asks on).

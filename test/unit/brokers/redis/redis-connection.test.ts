@@ -12,7 +12,10 @@ const SECRET = 's3cret-Pa55';
 const URL_WITH_SECRET = `redis://worker:${SECRET}@cache.internal:6380/3`;
 
 /** An error as ioredis raises it: a Node system error code, or a command attached. */
-function ioredisError(message: string, extra: { code?: string; command?: unknown } = {}): Error {
+function ioredisError(
+  message: string,
+  extra: { code?: string; command?: unknown; previousErrors?: Error[] } = {},
+): Error {
   return Object.assign(new Error(message), extra);
 }
 
@@ -83,6 +86,16 @@ describe('redisFailure', () => {
     ],
     [ioredisError('WRONGTYPE key NOAUTH:WRONGPASS holds a list'), 'WRONGTYPE key NOAUTH:WRONGPASS'],
     ['a string thrown', 'a string thrown'],
+    [
+      ioredisError('EXECABORT Transaction discarded because of previous errors.', {
+        previousErrors: [ioredisError('OOM command not allowed when used memory > maxmemory')],
+      }),
+      'OOM command not allowed when used memory > maxmemory (the transaction was discarded)',
+    ],
+    [
+      ioredisError('EXECABORT Transaction discarded because of previous errors.'),
+      'EXECABORT Transaction discarded',
+    ],
   ])('names the endpoint and explains %s as %s', (error, reason) => {
     // Act
     const failure = redisFailure(URL_WITH_SECRET, 'publish to events', error);
