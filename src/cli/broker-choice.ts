@@ -2,7 +2,6 @@
  * Which broker a command talks to, how it is named on screen (never with its password), and what
  * a person is told when it cannot be reached.
  */
-
 import type { Broker } from '../brokers/broker.js';
 import {
   brokerKindOf,

@@ -7,12 +7,13 @@ import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 import {
-  CLUSTER_KEY_PREFIX,
-  hasHashTag,
+  clusterPrefixProblem,
+  defaultKeyPrefix,
   redisTransportOptions,
 } from './redis-transport-options.js';
 import {
   isRedisClusterUrl,
+  isTlsRedisUrl,
   REDIS_URL_PATTERN,
   REDIS_URL_SCHEMES,
   singleNodeForm,
@@ -72,7 +73,7 @@ export const redisBrokerConfigSchema = z
     /**
      * kombu's `global_keyprefix`; must equal the Python side's. A URL may carry it as
      * `?global_keyprefix=…`. In a cluster it must hold a hash tag, so that every key is in one
-     * slot. @defaultValue `''`, and {@link CLUSTER_KEY_PREFIX} (`{celery}:`) with a cluster URL
+     * slot. @defaultValue `''`, and `{celery}:` with a cluster URL
      */
     keyPrefix: z._default(z.string(), ''),
     /**
@@ -101,7 +102,7 @@ export const redisBrokerConfigSchema = z
   })
   .check(
     z.superRefine((config, context) => {
-      if (config.tls && !/^rediss(\+cluster)?:\/\//.test(config.url)) {
+      if (config.tls && !isTlsRedisUrl(config.url)) {
         context.addIssue({
           code: 'custom',
           path: ['tls'],
@@ -128,15 +129,8 @@ function checkClusterConfig(
       message: `names database ${database}: a Redis Cluster has only database 0`,
     });
   }
-  if (!hasHashTag(config.keyPrefix)) {
-    context.addIssue({
-      code: 'custom',
-      path: ['keyPrefix'],
-      message:
-        `${JSON.stringify(config.keyPrefix)} holds no hash tag: in a cluster every key must be ` +
-        `in one slot, e.g. ${JSON.stringify(CLUSTER_KEY_PREFIX)} (kombu's global_keyprefix)`,
-    });
-  }
+  const problem = clusterPrefixProblem(config.keyPrefix, 'every key must be in one slot');
+  if (problem) context.addIssue({ code: 'custom', path: ['keyPrefix'], message: problem });
 }
 
 /** Redis broker options after defaults. */
@@ -229,8 +223,7 @@ function withUrlTransportOptions(candidate: unknown): unknown {
   const { url, visibilityTimeout, keyPrefix } = redisTransportOptions(options.url);
   agree(options.visibilityTimeout, visibilityTimeout, 'visibilityTimeout', 'visibility_timeout');
   agree(options.keyPrefix, keyPrefix, 'keyPrefix', 'global_keyprefix');
-  const prefix =
-    options.keyPrefix ?? keyPrefix ?? (isRedisClusterUrl(url) ? CLUSTER_KEY_PREFIX : undefined);
+  const prefix = options.keyPrefix ?? keyPrefix ?? defaultKeyPrefix(url);
   return {
     ...options,
     url,

@@ -3,7 +3,6 @@
  * half of broker secrets (broker-secret.ts fetches them). Nothing here quotes a secret's value
  * in an error.
  */
-
 import { InvalidConfigError } from '../core/errors.js';
 import { editRedisUrl } from './redis-url.js';
 

@@ -7,6 +7,7 @@
  * reach it: the URL returned is the one to connect with. Other parameters are kept as written.
  */
 import { InvalidConfigError } from '../core/errors.js';
+import { isRedisClusterUrl } from './redis-url.js';
 
 /** What {@link redisTransportOptions} read off a URL. */
 export interface RedisTransportOptions {
@@ -32,6 +33,23 @@ export const CLUSTER_KEY_PREFIX = '{celery}:';
 export function hasHashTag(prefix: string): boolean {
   const open = prefix.indexOf('{');
   return open !== -1 && prefix.indexOf('}', open + 1) > open + 1;
+}
+
+/** The key prefix a URL gets when none is given: {@link CLUSTER_KEY_PREFIX} for a cluster. */
+export function defaultKeyPrefix(url: string): string | undefined {
+  return isRedisClusterUrl(url) ? CLUSTER_KEY_PREFIX : undefined;
+}
+
+/**
+ * What is wrong with `prefix` as a cluster's key prefix (no hash tag), saying what `needs` one;
+ * undefined when nothing is.
+ */
+export function clusterPrefixProblem(prefix: string, needs: string): string | undefined {
+  if (hasHashTag(prefix)) return undefined;
+  return (
+    `${JSON.stringify(prefix)} holds no hash tag: in a cluster ${needs}, ` +
+    `e.g. ${JSON.stringify(CLUSTER_KEY_PREFIX)} (kombu's global_keyprefix)`
+  );
 }
 
 /**

@@ -11,6 +11,14 @@
 /** The schemes of a Redis URL: `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://`. */
 export const REDIS_URL_PATTERN = /^rediss?(\+cluster)?:\/\//;
 
+/** A Redis URL of any form, or nothing (a setting left empty). */
+export const OPTIONAL_REDIS_URL_PATTERN = /^(rediss?(\+cluster)?:\/\/|$)/;
+
+/** True for the TLS forms, `rediss://` and `rediss+cluster://`. */
+export function isTlsRedisUrl(url: string): boolean {
+  return /^rediss(\+cluster)?:\/\//.test(url);
+}
+
 /** What a URL that does not match {@link REDIS_URL_PATTERN} is told. */
 export const REDIS_URL_SCHEMES =
   'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://';

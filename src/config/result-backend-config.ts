@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
-import { CLUSTER_KEY_PREFIX, hasHashTag } from './redis-transport-options.js';
+import { clusterPrefixProblem, defaultKeyPrefix } from './redis-transport-options.js';
 import {
   editRedisUrl,
   isRedisClusterUrl,
@@ -48,13 +48,9 @@ export const resultBackendConfigSchema = z
   })
   .check(
     z.superRefine((config, context) => {
-      if (isRedisClusterUrl(config.url) && !hasHashTag(config.keyPrefix)) {
-        context.addIssue({
-          code: 'custom',
-          path: ['keyPrefix'],
-          message: `${JSON.stringify(config.keyPrefix)} holds no hash tag: in a cluster a chord's keys must share a slot, e.g. ${JSON.stringify(CLUSTER_KEY_PREFIX)}`,
-        });
-      }
+      if (!isRedisClusterUrl(config.url)) return;
+      const problem = clusterPrefixProblem(config.keyPrefix, "a chord's keys must share a slot");
+      if (problem) context.addIssue({ code: 'custom', path: ['keyPrefix'], message: problem });
     }),
   );
 
@@ -107,7 +103,8 @@ function withClusterPrefix(raw: unknown): unknown {
   if (typeof raw !== 'object' || raw === null) return raw;
   const options = raw as { url?: unknown; keyPrefix?: unknown };
   if (options.keyPrefix !== undefined || typeof options.url !== 'string') return raw;
-  return isRedisClusterUrl(options.url) ? { ...options, keyPrefix: CLUSTER_KEY_PREFIX } : raw;
+  const keyPrefix = defaultKeyPrefix(options.url);
+  return keyPrefix === undefined ? raw : { ...options, keyPrefix };
 }
 
 /** A query value as its option's type; one that is not stays text, for the schema to refuse. */

@@ -9,7 +9,6 @@
  * `BROKER_SECRET_ARN`, and read the secret at cold start: nothing secret in the template or
  * `.serverless/`. A URL with a password still works (local use), but not beside a secret.
  */
-
 import * as z from 'zod/mini';
 import { REDIS_URL_PATTERN, REDIS_URL_SCHEMES } from '../config/redis-url.js';
 import { intrinsic, wholeNumber } from './schema-values.js';

@@ -14,9 +14,8 @@
  * (`tasks.<name>.cron` for its cron trigger). A setting every generated function needs (a VPC,
  * log retention) belongs in `defaults`; anything the plugin leaves unset is the provider's.
  */
-
 import * as z from 'zod/mini';
-import { REDIS_URL_SCHEMES } from '../config/redis-url.js';
+import { OPTIONAL_REDIS_URL_PATTERN, REDIS_URL_SCHEMES } from '../config/redis-url.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 import { brokerIssues } from './broker-checks.js';
@@ -156,9 +155,7 @@ export const celeryConfigSchema = z.strictObject({
    */
   resultBackend: z.optional(
     z.pipe(
-      z
-        .string()
-        .check(z.regex(/^(rediss?(\+cluster)?:\/\/|$)/, `${REDIS_URL_SCHEMES}, or be empty`)),
+      z.string().check(z.regex(OPTIONAL_REDIS_URL_PATTERN, `${REDIS_URL_SCHEMES}, or be empty`)),
       z.transform((url) => url || undefined),
     ),
   ),

@@ -10,13 +10,9 @@
  * got, once the framework has resolved every variable and param of `serverless.yml`, which only
  * it can. `dev`'s local poller and dispatcher store results there, as the deployed ones do.
  */
-import { REDIS_URL_SCHEMES } from '../config/redis-url.js';
-
-/** A Redis URL of any form, or nothing. */
-const OPTIONAL_REDIS_URL = /^(rediss?(\+cluster)?:\/\/|$)/;
-
 import { readFile, writeFile } from 'node:fs/promises';
 import * as z from 'zod/mini';
+import { OPTIONAL_REDIS_URL_PATTERN, REDIS_URL_SCHEMES } from '../config/redis-url.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { safeParse, toFieldIssues } from '../core/zod-issues.js';
 import type { CeleryConfig } from './celery-config.js';
@@ -37,7 +33,10 @@ const devSettingsSchema = z.strictObject({
   /** `custom.celery.producers.http.auth`. */
   producerAuth: z.literal('none'),
   /** `custom.celery.resultBackend`; empty: the one `serverless.yml` sets, if any. */
-  resultBackend: z._default(z.string().check(z.regex(OPTIONAL_REDIS_URL, REDIS_URL_SCHEMES)), ''),
+  resultBackend: z._default(
+    z.string().check(z.regex(OPTIONAL_REDIS_URL_PATTERN, REDIS_URL_SCHEMES)),
+    '',
+  ),
   /** Where the plugin writes its {@link DevReport}; absent: it writes none. */
   reportFile: z.optional(z.string().check(z.minLength(1))),
 });

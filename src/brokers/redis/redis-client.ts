@@ -7,7 +7,7 @@
  * (`redis://`, `rediss://`) or a cluster (`redis+cluster://`, `rediss+cluster://`, redis-url.ts).
  */
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { splitClusterUrl } from '../../config/redis-url.js';
+import { isTlsRedisUrl, splitClusterUrl } from '../../config/redis-url.js';
 
 /** A client of either kind. Both have the same commands; a cluster routes each by its keys. */
 export type RedisClient = Redis | Cluster;
@@ -100,7 +100,7 @@ export interface RedisClientOptions {
  */
 export function createRedisClient(url: string, options: RedisClientOptions = {}): RedisClient {
   if (!ioredis) throw new Error('ioredis is not loaded yet: await loadRedisClient() first');
-  const tlsWanted = /^rediss(\+cluster)?:\/\//.test(url);
+  const tlsWanted = isTlsRedisUrl(url);
   const nodeOptions: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -144,6 +144,8 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
  * command, which would hold up everything else sent on a shared connection).
  */
 export function duplicateRedisClient(client: RedisClient): RedisClient {
+  // The same call either way: TypeScript cannot call `duplicate` on the union (the two take
+  // different arguments), only on each kind.
   return isCluster(client) ? client.duplicate() : client.duplicate();
 }
 

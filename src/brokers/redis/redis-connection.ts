@@ -3,7 +3,7 @@
  * them. Commands fail fast when Redis is down (a producer answers 503 rather than hanging).
  */
 import { describeEndpoint } from '../../config/broker-config.js';
-import { isRedisClusterUrl } from '../../config/redis-url.js';
+import { isRedisClusterUrl, isTlsRedisUrl } from '../../config/redis-url.js';
 import { BrokerError } from '../../core/errors.js';
 import { PROMOTE_LUA } from './lua/promote.js';
 import { RECEIVE_LUA } from './lua/receive.js';
@@ -143,7 +143,7 @@ function explain(error: unknown, url: string): string {
   if (/^(Failed to refresh slots cache|None of startup nodes is available)/.test(error.message)) {
     const reply = nodeErrorOf(error);
     if (reply !== error && (reply as Error).name === 'ReplyError') return explain(reply, url);
-    const trust = /^rediss/.test(url) ? ', and their TLS certificate trusted (tls.ca)' : '';
+    const trust = isTlsRedisUrl(url) ? ', and their TLS certificate trusted (tls.ca)' : '';
     return `no node of the cluster answered (are its nodes up, the URL's host list right${trust}?)`;
   }
   // A cluster command whose node went away: ioredis sends it to another master, which sends it

@@ -2,7 +2,6 @@
  * {@link OnceStore} on Redis: `SET key 1 NX EX ttl`, as Sentry's scheduler and `at_most_once`
  * tasks do. One lazily created connection per store.
  */
-
 import { brokerSecretArnOf, brokerUrlOf } from '../../config/broker-secret.js';
 import { REDIS_URL_PATTERN } from '../../config/redis-url.js';
 import type { OnceStore } from '../../core/once-store.js';
