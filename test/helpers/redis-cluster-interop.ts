@@ -19,7 +19,7 @@ import { expect } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/create-broker.js';
 import { decodeUnackedEntry } from '../../src/core/redis-codec.js';
-import { runLocalWorker, type WorkerEvent } from '../../src/worker/local-worker.js';
+import type { WorkerEvent } from '../../src/worker/local-worker.js';
 import { createFixtureApp, type FixtureApp, type RunRecord } from '../fixtures-app/registry.js';
 import {
   CELERY_INTEROP_DIR,
@@ -30,7 +30,7 @@ import {
   TEST_PYTHON_DIR,
 } from './celery.js';
 import { openNodeClient, type RedisCluster, startRedisCluster } from './redis-cluster.js';
-import { until } from './until.js';
+import { runWorkerUntil } from './worker.js';
 
 /** kombu's `global_keyprefix` on the Python side, our cluster default on ours. */
 export const PREFIX = '{celery}:';
@@ -191,37 +191,18 @@ export class InteropCluster {
  * @returns every settled message, in settling order
  * @throws what the worker failed with, or an Error naming the runs so far on timeout
  */
-export async function runOurWorker(
+export function runOurWorker(
   broker: Broker,
   { queue, app, runs }: Fixture,
   done: () => boolean,
-  meanwhile: () => Promise<unknown> = async () => undefined,
+  meanwhile?: () => Promise<unknown>,
 ): Promise<WorkerEvent[]> {
-  const events: WorkerEvent[] = [];
-  const controller = new AbortController();
-  let failure: unknown;
-  const worker = runLocalWorker(broker, app.registry, {
-    queues: [queue],
-    waitMs: 200,
-    restoreEveryMs: 60_000,
-    signal: controller.signal,
-    onOutcome: (event) => events.push(event),
-  }).catch((error: unknown) => {
-    failure = error;
+  return runWorkerUntil(broker, app.registry, {
+    queue,
+    done,
+    describe: () => `runs ${JSON.stringify(runs)}`,
+    ...(meanwhile ? { meanwhile } : {}),
   });
-  try {
-    await meanwhile();
-    await until(
-      () => done() || failure !== undefined,
-      20_000,
-      () => `runs ${JSON.stringify(runs)}`,
-    );
-  } finally {
-    controller.abort();
-    await worker;
-  }
-  if (failure !== undefined) throw failure;
-  return events;
 }
 
 /** The run record `worker` wrote for task `id`; fails the test if there is none. */

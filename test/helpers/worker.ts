@@ -13,6 +13,7 @@ import {
   type WorkerOptions,
 } from '../../src/worker/local-worker.js';
 import { type CeleryWorker, startCeleryWorker, stopCeleryWorkers } from './celery.js';
+import { until } from './until.js';
 
 /** Starts {@link runLocalWorker}; the result stops it. `waitMs` defaults to 200 ms. */
 export function startLocalWorker(
@@ -30,6 +31,60 @@ export function startLocalWorker(
     controller.abort();
     return running;
   };
+}
+
+/** Options of {@link runWorkerUntil}. */
+export interface RunUntilOptions {
+  readonly queue: string;
+  /** Stop once this holds of the messages settled so far. */
+  readonly done: (events: readonly WorkerEvent[]) => boolean;
+  /** What the test waited for, shown when `timeoutMs` passes first. */
+  readonly describe: () => string;
+  /** Called once the worker runs (a producer's sends, say). */
+  readonly meanwhile?: () => Promise<unknown>;
+  /** @defaultValue 10 */
+  readonly concurrency?: number;
+  /** @defaultValue 20 000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs our local worker on one queue until `done` holds, then stops it.
+ *
+ * @returns every settled message, in settling order
+ * @throws what the worker failed with, or an Error naming `describe()` after `timeoutMs`
+ */
+export async function runWorkerUntil(
+  broker: Broker,
+  registry: Registry,
+  options: RunUntilOptions,
+): Promise<WorkerEvent[]> {
+  const events: WorkerEvent[] = [];
+  const controller = new AbortController();
+  let failure: unknown;
+  const worker = runLocalWorker(broker, registry, {
+    queues: [options.queue],
+    concurrency: options.concurrency ?? 10,
+    waitMs: 200,
+    restoreEveryMs: 60_000,
+    signal: controller.signal,
+    onOutcome: (event) => events.push(event),
+  }).catch((error: unknown) => {
+    failure = error;
+  });
+  try {
+    await options.meanwhile?.();
+    await until(
+      () => options.done(events) || failure !== undefined,
+      options.timeoutMs ?? 20_000,
+      options.describe,
+    );
+  } finally {
+    controller.abort();
+    await worker;
+  }
+  if (failure !== undefined) throw failure;
+  return events;
 }
 
 /** Our worker and a Python Celery worker side by side, each on a queue of its own. */

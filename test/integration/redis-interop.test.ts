@@ -15,7 +15,7 @@ import { createBroker } from '../../src/brokers/create-broker.js';
 import { RedisKeys } from '../../src/brokers/redis/keys.js';
 import { createRetryMessage } from '../../src/core/message.js';
 import { decodeUnackedEntry } from '../../src/core/redis-codec.js';
-import { runLocalWorker, type WorkerEvent } from '../../src/worker/local-worker.js';
+import type { WorkerEvent } from '../../src/worker/local-worker.js';
 import {
   createFixtureApp,
   DO_WORK,
@@ -30,6 +30,7 @@ import {
   startCeleryWorker,
   stopCeleryWorkers,
 } from '../helpers/celery.js';
+import { runWorkerUntil } from '../helpers/worker.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/9';
 const KEYS = new RedisKeys();
@@ -101,31 +102,17 @@ async function forgetQueue(hostnames: readonly string[]): Promise<void> {
  *
  * @returns every settled message, in settling order
  */
-async function consume(
+function consume(
   done: (events: readonly WorkerEvent[]) => boolean,
   options: { broker?: Broker; concurrency?: number; timeoutMs?: number } = {},
 ): Promise<WorkerEvent[]> {
-  const broker = options.broker ?? newBroker();
-  const events: WorkerEvent[] = [];
-  const controller = new AbortController();
-  let failure: unknown;
-  const worker = runLocalWorker(broker, app.registry, {
-    queues: [queue],
-    concurrency: options.concurrency ?? 10,
-    waitMs: 200,
-    restoreEveryMs: 60_000,
-    signal: controller.signal,
-    onOutcome: (event) => events.push(event),
-  }).catch((error: unknown) => {
-    failure = error;
+  const { broker = newBroker(), ...limits } = options;
+  return runWorkerUntil(broker, app.registry, {
+    queue,
+    done,
+    describe: () => `the consumer; runs: ${JSON.stringify(runs)}`,
+    ...limits,
   });
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  while (!done(events) && failure === undefined && Date.now() < deadline) await sleep(50);
-  controller.abort();
-  await worker;
-  if (failure !== undefined) throw failure;
-  if (!done(events)) expect.fail(`consumer timed out; runs: ${JSON.stringify(runs)}`);
-  return events;
 }
 
 function runOf(id: string): RunRecord {
