@@ -1,7 +1,8 @@
 /**
  * Cost of publishing Celery events: N `task-succeeded` events on each broker, one send per event
  * (one round trip each) against sends of 100 (pipelined / one confirm per batch), and against
- * Celery's `task.multi` lists. One receiver listens, as Flower would: a pattern subscription on
+ * Celery's `task.multi` lists; and a busy worker's flushes (three events per task, a thousand
+ * per send), with the CPU each event costs the sender. One receiver listens, as Flower would: a pattern subscription on
  * Redis, a bound queue on RabbitMQ (an event nobody listens to costs Redis and RabbitMQ less).
  *
  *   node --import tsx bench/celery-events.ts [N]     (default 10000; RUNS=3 medians)
@@ -15,8 +16,14 @@ import { promisify } from 'node:util';
 import { RabbitMqEventDispatcher } from '../src/brokers/rabbitmq/rabbitmq-events.js';
 import { RedisEventDispatcher } from '../src/brokers/redis/redis-events.js';
 import { parseBrokerConfig } from '../src/config/broker-config.js';
-import { type EventDraft, taskSucceeded } from '../src/core/celery-events.js';
+import {
+  type EventDraft,
+  taskReceived,
+  taskStarted,
+  taskSucceeded,
+} from '../src/core/celery-events.js';
 import type { EventDispatcher } from '../src/core/event-dispatcher.js';
+import { createTaskMessage } from '../src/core/message.js';
 import { listenToEvents } from './harness.js';
 
 const run = promisify(execFile);
@@ -27,7 +34,12 @@ const BATCH = 100;
 interface Case {
   readonly label: string;
   readonly send: (events: EventDispatcher, drafts: readonly EventDraft[]) => Promise<void>;
+  /** The events sent. @defaultValue N `task-succeeded` */
+  readonly drafts?: () => EventDraft[];
 }
+
+/** Events per send of a busy worker: it flushes its buffer at 1000 events (event-sender.ts). */
+const FLUSH = 999;
 
 const CASES: Case[] = [
   {
@@ -52,21 +64,52 @@ const CASES: Case[] = [
       }
     },
   },
+  {
+    label: `a worker's flush: received, started, succeeded per task, sends of ${FLUSH} as task.multi`,
+    send: async (events, drafts) => {
+      for (let at = 0; at < drafts.length; at += FLUSH) {
+        await events.send(drafts.slice(at, at + FLUSH), { multi: true });
+      }
+    },
+    drafts: () =>
+      Array.from({ length: Math.ceil(N / 3) }, () => {
+        const message = createTaskMessage({ task: 'bench.noop', queue: 'bench', args: [42] });
+        return [
+          taskReceived(message),
+          taskStarted(message.id),
+          taskSucceeded(message.id, null, 0.0001),
+        ];
+      }).flat(),
+  },
 ];
 
-function drafts(): EventDraft[] {
+function succeeded(): EventDraft[] {
   return Array.from({ length: N }, () => taskSucceeded(randomUUID(), { ok: true }, 0.01));
 }
 
-async function time(events: EventDispatcher, testCase: Case): Promise<number> {
+/** Events per second and this process's CPU (user + system) per event, medians of RUNS. */
+async function time(events: EventDispatcher, testCase: Case): Promise<[number, number]> {
   const rates: number[] = [];
+  const cpus: number[] = [];
   for (let attempt = 0; attempt < RUNS; attempt += 1) {
-    const batch = drafts();
+    const batch = (testCase.drafts ?? succeeded)();
+    const cpu = process.cpuUsage();
     const started = performance.now();
     await testCase.send(events, batch);
-    rates.push(N / ((performance.now() - started) / 1000));
+    const used = process.cpuUsage(cpu);
+    rates.push(batch.length / ((performance.now() - started) / 1000));
+    cpus.push((used.user + used.system) / batch.length);
   }
-  return rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)] ?? 0;
+  return [median(rates), median(cpus)];
+}
+
+function median(values: number[]): number {
+  return values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+}
+
+/** A table row: events/s and µs of CPU per event. */
+function row(broker: string, label: string, [rate, cpu]: [number, number]): string {
+  return `| ${broker} | ${label} | ${Math.round(rate)} | ${cpu.toFixed(2)} |`;
 }
 
 async function freePort(): Promise<number> {
@@ -93,7 +136,7 @@ async function benchRedis(rows: string[]): Promise<void> {
   const events = new RedisEventDispatcher({ config, hostname: 'bench@redis' });
   try {
     for (const testCase of CASES) {
-      rows.push(`| Redis | ${testCase.label} | ${Math.round(await time(events, testCase))} |`);
+      rows.push(row('Redis', testCase.label, await time(events, testCase)));
     }
   } finally {
     await events.close();
@@ -115,10 +158,8 @@ async function benchRabbit(rows: string[]): Promise<void> {
       if (config.kind !== 'rabbitmq') throw new Error('unreachable');
       const events = new RabbitMqEventDispatcher({ config, confirm, hostname: 'bench@amqp' });
       for (const testCase of CASES) {
-        const rate = Math.round(await time(events, testCase));
-        rows.push(
-          `| RabbitMQ (${confirm ? 'confirms' : 'no confirms'}) | ${testCase.label} | ${rate} |`,
-        );
+        const broker = `RabbitMQ (${confirm ? 'confirms' : 'no confirms'})`;
+        rows.push(row(broker, testCase.label, await time(events, testCase)));
       }
       await events.close();
     }
@@ -128,7 +169,10 @@ async function benchRabbit(rows: string[]): Promise<void> {
   }
 }
 
-const rows = [`| broker | how | events/s (N=${N}, median of ${RUNS}) |`, '| --- | --- | ---: |'];
+const rows = [
+  `| broker | how | events/s (N=${N}, median of ${RUNS}) | CPU µs per event |`,
+  '| --- | --- | ---: | ---: |',
+];
 await benchRedis(rows);
 await benchRabbit(rows);
 console.log(rows.join('\n'));

@@ -6,13 +6,14 @@
  */
 import { hostname as osHostname } from 'node:os';
 import {
+  CELERY_EVENT_TYPES,
   type CeleryEvent,
   type CeleryEventType,
   type EventDraft,
   eventGroup,
   eventRoutingKey,
 } from './celery-events.js';
-import type { JsonValue } from './json.js';
+import { JsonTextWriter } from './event-text.js';
 
 /** Publishes Celery events. Brokers implement it in `src/brokers/<kind>/<kind>-events.ts`. */
 export interface EventDispatcher {
@@ -34,7 +35,10 @@ export interface EventDispatcher {
 /** An event stamped by an {@link EventStamper}: its type and its JSON text. */
 export interface StampedEvent {
   readonly type: CeleryEventType;
-  /** The event as it goes on the wire, a JSON object (a {@link CeleryEvent}). */
+  /**
+   * The event as it goes on the wire, a JSON object (a {@link CeleryEvent}); from a `quoted`
+   * stamper ({@link StampedForm}), that text as it reads inside a JSON string.
+   */
   readonly json: string;
 }
 
@@ -141,76 +145,103 @@ export interface EventStamp {
   readonly now?: () => number;
 }
 
+/** Keys the stamper writes itself: a draft's own are dropped (`timestamp` is read first). */
+const STAMP_KEYS = ['hostname', 'utcoffset', 'pid', 'clock', 'timestamp', 'type'] as const;
+
+/** How an {@link EventStamper} writes events. */
+export interface StampedForm {
+  /**
+   * Write each event as it reads inside a JSON string (quotes and backslashes escaped): for a
+   * transport whose envelope carries the body as a JSON string (kombu's on Redis), which then
+   * takes the body as it is. @defaultValue false, plain JSON
+   */
+  readonly quoted?: boolean;
+}
+
 /** Stamps drafts for one sender. */
 export class EventStamper {
   readonly hostname: string;
-  readonly #hostnameJson: string;
-  #offset = 0;
-  #offsetAt = Number.NEGATIVE_INFINITY;
+  readonly #text: JsonTextWriter;
   readonly #pid: number;
   readonly #clock: LamportClock;
   readonly #now: () => number;
+  /** The text before the clock's value, which holds the UTC offset: rewritten when it changes. */
+  #head = '';
+  #offset = Number.NaN;
+  #offsetAt = Number.NEGATIVE_INFINITY;
+  readonly #timestampKey: string;
+  readonly #tails = new Map<CeleryEventType, string>();
 
-  constructor(stamp: EventStamp = {}) {
+  constructor(stamp: EventStamp = {}, form: StampedForm = {}) {
     this.hostname = stamp.hostname ?? workerNodeName();
-    this.#hostnameJson = JSON.stringify(this.hostname);
+    this.#text = new JsonTextWriter(form.quoted ?? false, STAMP_KEYS);
+    this.#timestampKey = `,${this.#text.string('timestamp')}:`;
     this.#pid = stamp.pid ?? process.pid;
     this.#clock = stamp.clock ?? PROCESS_CLOCK;
     this.#now = stamp.now ?? Date.now;
   }
 
-  /**
-   * The event's wire text, its keys in the order Python's `Event()` writes them: `hostname`,
-   * `utcoffset`, `pid`, `clock`, the fields, `timestamp`, `type`. A field named like a stamp key
-   * is dropped (Python would raise on the duplicate keyword), except `timestamp`, kept when
-   * given (as `Event()` keeps it).
-   */
+  /** The event's wire text (see {@link write}). */
   stamp(draft: EventDraft): StampedEvent {
+    const parts: string[] = [];
+    this.write(draft, parts);
+    return { type: draft.type, json: parts.join('') };
+  }
+
+  /**
+   * Appends the event's wire text to `parts`, its keys in the order Python's `Event()` writes
+   * them: `hostname`, `utcoffset`, `pid`, `clock`, the fields, `timestamp`, `type`. A field
+   * named like a stamp key is dropped (Python would raise on the duplicate keyword), except
+   * `timestamp`, kept when given (as `Event()` keeps it).
+   */
+  write(draft: EventDraft, parts: string[]): void {
     const now = this.#now();
-    const { fields } = draft;
-    const given = fields.timestamp;
+    const given = draft.fields.timestamp;
     const timestamp = typeof given === 'number' ? given : (draft.at ?? now) / 1000;
-    // Written as text around the fields' own JSON, not as an object stringified later: this
-    // runs three times per task, and the objects and their copies cost a worker with events on
-    // a measurable share of its drain rate (bench/drain.ts).
-    const own = JSON.stringify(shadowsStamp(fields) ? withoutStampKeys(fields) : fields);
-    const json =
-      `{"hostname":${this.#hostnameJson},"utcoffset":${this.#utcOffset(now)},` +
-      `"pid":${this.#pid},"clock":${this.#clock.forward()}` +
-      `${own.length > 2 ? `,${own.slice(1, -1)}` : ''},` +
-      `"timestamp":${JSON.stringify(timestamp)},"type":"${draft.type}"}`;
-    return { type: draft.type, json };
+    parts.push(this.#headAt(now), String(this.#clock.forward()));
+    this.#text.fields(draft.fields, parts);
+    parts.push(
+      this.#timestampKey,
+      this.#text.value(timestamp) ?? 'null',
+      this.#typeTail(draft.type),
+    );
+  }
+
+  /** `,"type":"<type>"}`, kept per type. */
+  #typeTail(type: CeleryEventType): string {
+    let tail = this.#tails.get(type);
+    if (tail === undefined) {
+      const q = this.#text.quote;
+      tail = `,${q}type${q}:${this.#text.string(type)}}`;
+      this.#tails.set(type, tail);
+    }
+    return tail;
   }
 
   /** {@link celeryUtcOffset}, looked up once a minute: a daylight-saving change shows a minute late at most. */
-  #utcOffset(now: number): number {
-    if (now - this.#offsetAt >= 60_000 || now < this.#offsetAt) {
-      this.#offset = celeryUtcOffset(new Date(now));
-      this.#offsetAt = now;
+  #headAt(now: number): string {
+    if (now - this.#offsetAt < 60_000 && now >= this.#offsetAt) return this.#head;
+    this.#offsetAt = now;
+    const offset = celeryUtcOffset(new Date(now));
+    if (offset !== this.#offset) {
+      this.#offset = offset;
+      const text = this.#text;
+      const q = text.quote;
+      this.#head =
+        `{${q}hostname${q}:${text.string(this.hostname)},${q}utcoffset${q}:${offset},` +
+        `${q}pid${q}:${this.#pid},${q}clock${q}:`;
     }
-    return this.#offset;
+    return this.#head;
   }
-}
-
-/** Keys the stamper writes itself: a draft's own are dropped (`timestamp` is read first). */
-const STAMP_KEYS = ['hostname', 'utcoffset', 'pid', 'clock', 'timestamp', 'type'] as const;
-
-function shadowsStamp(fields: EventDraft['fields']): boolean {
-  return STAMP_KEYS.some((key) => key in fields);
-}
-
-function withoutStampKeys(fields: EventDraft['fields']): Record<string, JsonValue> {
-  const kept: Record<string, JsonValue> = {};
-  for (const key in fields) {
-    if (!(STAMP_KEYS as readonly string[]).includes(key)) kept[key] = fields[key] as JsonValue;
-  }
-  return kept;
 }
 
 /** One message of events: routing key, JSON body, and the `hostname` header Celery adds. */
 export interface EventMessage {
   readonly routingKey: string;
-  /** JSON text of one event, or of a list of events (`<group>.multi`). */
+  /**
+   * JSON text of one event, or of a list of events (`<group>.multi`); inside its
+   * {@link EventFrame} when one was given.
+   */
   readonly body: string;
   readonly headers: { readonly hostname: string };
 }
@@ -223,38 +254,66 @@ export interface EventMessage {
  */
 export const EVENTS_PER_MESSAGE = 100;
 
+/** Each event type's group, looked up rather than cut from the type for every event. */
+const GROUPS = new Map(CELERY_EVENT_TYPES.map((type) => [type, eventGroup(type)]));
+
 /**
- * Cuts stamped events into messages from `hostname`: one per event routed by its type, or with
- * `multi` lists of at most {@link EVENTS_PER_MESSAGE} events of one group (groups in order of
- * first appearance) routed `<group>.multi`, as Celery's `EventDispatcher.flush` sends
- * buffered task events.
+ * What a transport puts around each message's text (the text before and after it), joined with
+ * it in one pass: kombu's Redis envelope, whose body is the events as a JSON string.
+ */
+export type EventFrame = (routingKey: string) => readonly [before: string, after: string];
+
+/** A message being written: its parts, joined once it is complete. */
+interface OpenMessage {
+  readonly routingKey: string;
+  readonly parts: string[];
+  readonly after: string;
+  count: number;
+}
+
+/**
+ * Stamps drafts into messages from the stamper's host: one per event routed by its type, or
+ * with `multi` lists of at most {@link EVENTS_PER_MESSAGE} events of one group routed
+ * `<group>.multi`, as Celery's `EventDispatcher.flush` sends buffered task events. Events are
+ * stamped in the drafts' order (so their clocks are), messages in the order of their first
+ * event. Each message's text, `frame` included, is joined once from its events' parts.
  */
 export function eventMessages(
-  events: readonly StampedEvent[],
-  hostname: string,
+  drafts: readonly EventDraft[],
+  stamper: EventStamper,
   options: SendEventsOptions = {},
+  frame?: EventFrame,
 ): EventMessage[] {
-  const headers = { hostname };
-  if (!options.multi) {
-    return events.map((event) => ({
-      routingKey: eventRoutingKey(event.type),
-      body: event.json,
-      headers,
-    }));
-  }
-  const groups = new Map<string, string[]>();
-  for (const event of events) {
-    const group = eventGroup(event.type);
-    const members = groups.get(group);
-    if (members) members.push(event.json);
-    else groups.set(group, [event.json]);
-  }
-  const messages: EventMessage[] = [];
-  for (const [group, members] of groups) {
-    for (let start = 0; start < members.length; start += EVENTS_PER_MESSAGE) {
-      const body = `[${members.slice(start, start + EVENTS_PER_MESSAGE).join(',')}]`;
-      messages.push({ routingKey: `${group}.multi`, body, headers });
+  const open = (routingKey: string, list: boolean): OpenMessage => {
+    const [before, after] = frame?.(routingKey) ?? ['', ''];
+    return list
+      ? { routingKey, parts: [before, '['], after: `]${after}`, count: 0 }
+      : { routingKey, parts: [before], after, count: 0 };
+  };
+  const written: OpenMessage[] = [];
+  const lists = new Map<string, OpenMessage>();
+  for (const draft of drafts) {
+    let message: OpenMessage | undefined;
+    if (!options.multi) {
+      message = open(eventRoutingKey(draft.type), false);
+      written.push(message);
+    } else {
+      const group = GROUPS.get(draft.type) ?? eventGroup(draft.type);
+      message = lists.get(group);
+      if (message === undefined || message.count === EVENTS_PER_MESSAGE) {
+        message = open(`${group}.multi`, true);
+        lists.set(group, message);
+        written.push(message);
+      } else {
+        message.parts.push(',');
+      }
     }
+    stamper.write(draft, message.parts);
+    message.count += 1;
   }
-  return messages;
+  const headers = { hostname: stamper.hostname };
+  return written.map(({ routingKey, parts, after }) => {
+    parts.push(after);
+    return { routingKey, body: parts.join(''), headers };
+  });
 }

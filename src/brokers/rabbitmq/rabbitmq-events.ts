@@ -59,11 +59,10 @@ export class RabbitMqEventDispatcher implements EventDispatcher {
 
   async send(drafts: readonly EventDraft[], options: SendEventsOptions = {}): Promise<void> {
     if (drafts.length === 0) return;
-    const events = drafts.map((draft) => this.#stamper.stamp(draft));
-    const action = `publish ${events.length} event(s)`;
+    const action = `publish ${drafts.length} event(s)`;
     const channel = await this.#openChannel(action);
     try {
-      for (const message of eventMessages(events, this.hostname, options)) {
+      for (const message of eventMessages(drafts, this.#stamper, options)) {
         const written = channel.publish(
           CELERY_EVENT_EXCHANGE,
           message.routingKey,

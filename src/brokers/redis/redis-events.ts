@@ -12,6 +12,7 @@ import { brokerUrlOf } from '../../config/broker-secret.js';
 import { CELERY_EVENT_EXCHANGE, type EventDraft } from '../../core/celery-events.js';
 import {
   type EventDispatcher,
+  type EventFrame,
   type EventMessage,
   type EventStamp,
   EventStamper,
@@ -23,6 +24,8 @@ import { connectRedis, redisFailure } from './redis-connection.js';
 
 /** The slice of an ioredis client the dispatcher calls. */
 export interface EventRedisClient {
+  /** A Redis Cluster client (ioredis' `Cluster`), which sends a keyless command to any node. */
+  readonly isCluster?: boolean;
   publish(channel: string, message: string | Buffer): Promise<number>;
   pipeline(): {
     publish(channel: string, message: string | Buffer): unknown;
@@ -58,19 +61,21 @@ export class RedisEventDispatcher implements EventDispatcher {
   readonly #channelPrefix: string;
   readonly #fanoutPatterns: boolean;
   readonly #ownsClient: boolean;
+  readonly #envelope: EventFrame;
   #client: Promise<EventRedisClient> | undefined;
   #lastError: () => Error | undefined = () => undefined;
   #closed = false;
 
   constructor(options: RedisEventDispatcherOptions) {
     this.#config = options.config;
-    this.#stamper = new EventStamper(options);
+    this.#stamper = new EventStamper(options, { quoted: true });
     this.#channelPrefix = fanoutChannel(
       options.config,
       CELERY_EVENT_EXCHANGE,
       options.fanoutPrefix,
     );
     this.#fanoutPatterns = options.fanoutPatterns ?? true;
+    this.#envelope = kombuEnvelope(this.#stamper.hostname);
     this.#ownsClient = options.client === undefined;
     if (options.client) this.#client = Promise.resolve(options.client);
   }
@@ -86,28 +91,38 @@ export class RedisEventDispatcher implements EventDispatcher {
 
   async send(drafts: readonly EventDraft[], options: SendEventsOptions = {}): Promise<void> {
     if (drafts.length === 0) return;
-    const events = drafts.map((draft) => this.#stamper.stamp(draft));
-    const messages = eventMessages(events, this.hostname, options);
-    const action = `publish ${events.length} event(s)`;
+    const messages = eventMessages(drafts, this.#stamper, options, this.#envelope);
+    const action = `publish ${drafts.length} event(s)`;
     const client = await this.#connection(action);
     try {
-      if (messages.length === 1) {
-        const [message] = messages as [EventMessage];
-        await client.publish(this.channelOf(message.routingKey), kombuEnvelope(message));
-        return;
-      }
-      // One write and one round trip for the lot: 10k events in sends of 100 ran at ~30k/s,
-      // one send per event at ~7k/s (bench/celery-events.ts).
-      const pipeline = client.pipeline();
-      for (const message of messages) {
-        pipeline.publish(this.channelOf(message.routingKey), kombuEnvelope(message));
-      }
-      const replies = await pipeline.exec();
-      const failed = replies?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
+      // A cluster sends each keyless command to a node of its choosing, so messages sent apart
+      // could reach receivers out of order (each node forwards them over the cluster bus): one
+      // pipeline keeps them on one node.
+      const batches = client.isCluster ? [messages] : writeBatches(messages);
+      const replies = await Promise.allSettled(
+        batches.map((batch) => this.#publish(client, batch)),
+      );
+      const failed = replies.find((reply) => reply.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (error) {
       throw redisFailure(this.#config.url, action, error, this.#lastError());
     }
+  }
+
+  /** One message as one command; more as one pipeline (one write, replies in order). */
+  async #publish(client: EventRedisClient, batch: readonly EventMessage[]): Promise<void> {
+    if (batch.length === 1) {
+      const [message] = batch as [EventMessage];
+      await client.publish(this.channelOf(message.routingKey), message.body);
+      return;
+    }
+    const pipeline = client.pipeline();
+    for (const message of batch) {
+      pipeline.publish(this.channelOf(message.routingKey), message.body);
+    }
+    const replies = await pipeline.exec();
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (failed) throw failed;
   }
 
   async close(): Promise<void> {
@@ -144,6 +159,34 @@ export class RedisEventDispatcher implements EventDispatcher {
 }
 
 /**
+ * Characters per write at most, a message larger than this going alone. Node copies a string
+ * it writes into a buffer of three times its length, and past 128 kB glibc maps such a buffer
+ * page by page, which a virtual machine faults in one at a time: a flush of a thousand events
+ * as one pipeline (~300 kB) cost the worker half again the CPU of writes of ~32 kB
+ * (bench/celery-events.ts, the worker's flush), while small messages (`task-sent`) are best
+ * pipelined together.
+ */
+const WRITE_CHARS = 32 * 1024;
+
+/** Consecutive messages grouped into writes of at most {@link WRITE_CHARS}, in order. */
+function writeBatches(messages: readonly EventMessage[]): EventMessage[][] {
+  const batches: EventMessage[][] = [];
+  let current: EventMessage[] = [];
+  let size = 0;
+  for (const message of messages) {
+    if (current.length > 0 && size + message.body.length > WRITE_CHARS) {
+      batches.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(message);
+    size += message.body.length;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/**
  * The channel kombu publishes a fanout `exchange` on: `<global_keyprefix><keyprefix_fanout>
  * <exchange>`, kombu's `keyprefix_fanout` (`fanoutPrefix`: `true` is `/{db}.`, a string
  * replaces it, `false` drops it) formatted with the URL's database.
@@ -171,20 +214,21 @@ function databaseOf(url: string): number {
  * transport option set to `None` (`encode_body` then leaves the body as it is), and what every
  * kombu reader takes (`decode_body` with no encoding returns the body unchanged; real Celery
  * 5.2.6 and 5.6.3 receivers, test/integration/celery-events.test.ts). Celery's default,
- * base64, is a third more bytes to encode, send and decode, three times per task.
+ * base64, is a third more bytes to encode, send and decode, three times per task. The body
+ * comes stamped `quoted` (escaped for a JSON string), so it is written as it is.
  *
- * Text, not a Buffer: ioredis writes a pipeline of text arguments as one string the socket
- * encodes once, while a Buffer argument is copied into the command's buffer and again into the
- * pipeline's; with Buffers the events cost a no-op drain 0.95 s more worker CPU per 40k tasks,
- * with text 0.55 s (bench/peers/ours.ts, events on and off, alternating).
+ * The frame is joined with the events' text into one flat string (`eventMessages`), which
+ * ioredis writes as it is. Text, not a Buffer: ioredis copies a Buffer argument into the
+ * command's buffer first; measured when messages were pipelined, Buffers cost a no-op drain
+ * 0.95 s more worker CPU per 40k tasks, text 0.55 s (bench/peers/ours.ts, events on and off).
  */
-function kombuEnvelope(message: EventMessage): string {
-  const { body, headers, routingKey } = message;
-  return (
-    `{"body":${JSON.stringify(body)},"content-encoding":"utf-8",` +
-    `"content-type":"application/json","headers":${JSON.stringify(headers)},` +
-    `"properties":{"delivery_mode":1,"delivery_info":{"exchange":"${CELERY_EVENT_EXCHANGE}",` +
-    `"routing_key":${JSON.stringify(routingKey)}},"priority":0,"body_encoding":null,` +
-    `"delivery_tag":"${crypto.randomUUID()}"}}`
-  );
+function kombuEnvelope(hostname: string): EventFrame {
+  const headers = JSON.stringify({ hostname });
+  return (routingKey) => [
+    '{"body":"',
+    `","content-encoding":"utf-8","content-type":"application/json","headers":${headers},` +
+      `"properties":{"delivery_mode":1,"delivery_info":{"exchange":"${CELERY_EVENT_EXCHANGE}",` +
+      `"routing_key":${JSON.stringify(routingKey)}},"priority":0,"body_encoding":null,` +
+      `"delivery_tag":"${crypto.randomUUID()}"}}`,
+  ];
 }

@@ -249,44 +249,53 @@ describe('workerNodeName', () => {
 });
 
 describe('eventMessages', () => {
-  const stamper = new EventStamper({ hostname: 'fn@env', pid: 7, now: () => 1000 });
-  const events = [
-    stamper.stamp(taskReceived(MESSAGE)),
-    stamper.stamp(workerEvent('heartbeat', { active: 0, processed: 0 })),
-    stamper.stamp(taskStarted(MESSAGE.id)),
+  const stamperAt = (clock: number) =>
+    new EventStamper({
+      hostname: 'fn@env',
+      pid: 7,
+      now: () => 1000,
+      clock: new LamportClock(clock),
+    });
+  const drafts = [
+    taskReceived(MESSAGE),
+    workerEvent('heartbeat', { active: 0, processed: 0 }),
+    taskStarted(MESSAGE.id),
   ];
+  /** The events as stamped one by one, clocks 1, 2, 3. */
+  const events = drafts.map((draft, index) => stamperAt(index).stamp(draft));
 
   it('makes one message per event, routed by its type', () => {
-    const messages = eventMessages(events, 'fn@env');
+    const messages = eventMessages(drafts, stamperAt(0));
 
     expect(messages.map((message) => message.routingKey)).toEqual([
       'task.received',
       'worker.heartbeat',
       'task.started',
     ]);
-    expect(messages[0]?.body).toBe(events[0]?.json);
+    expect(messages.map((message) => message.body)).toEqual(events.map((event) => event.json));
     expect(messages[0]?.headers).toEqual({ hostname: 'fn@env' });
   });
 
   it(`cuts a group into lists of ${EVENTS_PER_MESSAGE} events at most, in order`, () => {
     const many = Array.from({ length: EVENTS_PER_MESSAGE * 2 + 1 }, (_, index) =>
-      stamper.stamp(taskStarted(`t${index}`)),
+      taskStarted(`t${index}`),
     );
 
-    const messages = eventMessages(many, 'fn@env', { multi: true });
+    const messages = eventMessages(many, stamperAt(0), { multi: true });
 
     const lists = messages.map((message) => JSON.parse(message.body) as { uuid: string }[]);
     expect(lists.map((list) => list.length)).toEqual([EVENTS_PER_MESSAGE, EVENTS_PER_MESSAGE, 1]);
     expect(lists.flat().map((event) => event.uuid)).toEqual(many.map((_, index) => `t${index}`));
   });
 
-  it('with multi, makes one list message per group, routed <group>.multi', () => {
-    const messages = eventMessages(events, 'fn@env', { multi: true });
+  it('with multi, makes one list message per group, routed <group>.multi, clocks in draft order', () => {
+    const messages = eventMessages(drafts, stamperAt(0), { multi: true });
 
     expect(messages.map((message) => message.routingKey)).toEqual(['task.multi', 'worker.multi']);
-    expect(JSON.parse(messages[0]?.body ?? '')).toEqual(
-      [events[0], events[2]].map((event) => JSON.parse(event?.json ?? '')),
-    );
+    expect(messages.map((message) => JSON.parse(message.body))).toEqual([
+      [JSON.parse(events[0]?.json ?? ''), JSON.parse(events[2]?.json ?? '')],
+      [JSON.parse(events[1]?.json ?? '')],
+    ]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type EventRedisClient,
   RedisEventDispatcher,
@@ -7,13 +7,27 @@ import {
 import { parseBrokerConfig } from '../../../../src/config/broker-config.js';
 import { taskStarted, workerEvent } from '../../../../src/core/celery-events.js';
 
+/** How the recording client behaves. */
+interface Recording {
+  /** Calls itself a cluster client. */
+  readonly isCluster?: boolean;
+  /** Answers no publish until `replies.release()`. */
+  readonly holdReplies?: boolean;
+}
+
 /** A client that records what is published, one call or one pipeline at a time. */
-function recordingClient(failWith?: Error) {
+function recordingClient(failWith?: Error, recording: Recording = {}) {
   const calls: { channel: string; message: string; pipelined: boolean }[][] = [];
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   const client: EventRedisClient = {
+    isCluster: recording.isCluster ?? false,
     async publish(channel, message) {
       if (failWith) throw failWith;
       calls.push([{ channel, message: String(message), pipelined: false }]);
+      if (recording.holdReplies) await held;
       return 1;
     },
     pipeline() {
@@ -31,26 +45,35 @@ function recordingClient(failWith?: Error) {
     quit: async () => 'OK',
     disconnect: () => undefined,
   };
-  return { client, calls };
+  return { client, calls, replies: { release } };
+}
+
+/** 300 drafts of ~500 characters: three `task.multi` lists of ~50k characters each. */
+function threeLargeLists() {
+  return Array.from({ length: 300 }, (_, index) => ({
+    type: 'task-started' as const,
+    fields: { uuid: `t${index}`, note: 'x'.repeat(400) },
+  }));
 }
 
 function dispatcherWith(
   config: Record<string, unknown>,
   options: Partial<RedisEventDispatcherOptions> = {},
   failWith?: Error,
+  recording?: Recording,
 ) {
   const parsed = parseBrokerConfig({ kind: 'redis', ...config });
   if (parsed.kind !== 'redis') throw new Error('not a Redis config');
-  const recording = recordingClient(failWith);
+  const recorded = recordingClient(failWith, recording);
   const dispatcher = new RedisEventDispatcher({
     config: parsed,
-    client: recording.client,
+    client: recorded.client,
     hostname: 'fn@env',
     pid: 7,
     now: () => 2000,
     ...options,
   });
-  return { dispatcher, calls: recording.calls };
+  return { dispatcher, calls: recorded.calls, replies: recorded.replies };
 }
 
 describe('RedisEventDispatcher channels (kombu _get_publish_topic)', () => {
@@ -109,7 +132,7 @@ describe('RedisEventDispatcher envelopes', () => {
     });
   });
 
-  it('pipelines several messages into one round trip', async () => {
+  it('pipelines small messages into one write', async () => {
     const { dispatcher, calls } = dispatcherWith({ url: 'redis://h/0' });
 
     await dispatcher.send([
@@ -122,6 +145,40 @@ describe('RedisEventDispatcher envelopes', () => {
       ['/0.celeryev/task.started', true],
       ['/0.celeryev/worker.heartbeat', true],
     ]);
+  });
+
+  it('writes large messages one command each, in order, without waiting for replies', async () => {
+    const { dispatcher, calls, replies } = dispatcherWith({ url: 'redis://h/0' }, {}, undefined, {
+      holdReplies: true,
+    });
+    const drafts = threeLargeLists();
+
+    const sent = dispatcher.send(drafts, { multi: true });
+    await vi.waitFor(() => expect(calls).toHaveLength(3));
+    replies.release();
+    await sent;
+
+    expect(calls.map((batch) => batch.map((call) => call.pipelined))).toEqual([
+      [false],
+      [false],
+      [false],
+    ]);
+    const uuids = calls.flatMap((batch) =>
+      (JSON.parse(JSON.parse(batch[0]?.message ?? '').body) as { uuid: string }[]).map(
+        (event) => event.uuid,
+      ),
+    );
+    expect(uuids).toEqual(drafts.map((draft) => draft.fields.uuid));
+  });
+
+  it('pipelines all on a cluster, which would send each command to a node of its choosing', async () => {
+    const { dispatcher, calls } = dispatcherWith({ url: 'redis://h/0' }, {}, undefined, {
+      isCluster: true,
+    });
+
+    await dispatcher.send(threeLargeLists(), { multi: true });
+
+    expect(calls.map((batch) => batch.map((call) => call.pipelined))).toEqual([[true, true, true]]);
   });
 
   it('publishes nothing for no drafts', async () => {
