@@ -171,6 +171,8 @@ export class EventStamper {
   #offsetAt = Number.NEGATIVE_INFINITY;
   readonly #timestampKey: string;
   readonly #tails = new Map<CeleryEventType, string>();
+  #lastTimestamp = Number.NaN;
+  #lastTimestampText = 'null';
 
   constructor(stamp: EventStamp = {}, form: StampedForm = {}) {
     this.hostname = stamp.hostname ?? workerNodeName();
@@ -200,11 +202,16 @@ export class EventStamper {
     const timestamp = typeof given === 'number' ? given : (draft.at ?? now) / 1000;
     parts.push(this.#headAt(now), String(this.#clock.forward()));
     this.#text.fields(draft.fields, parts);
-    parts.push(
-      this.#timestampKey,
-      this.#text.value(timestamp) ?? 'null',
-      this.#typeTail(draft.type),
-    );
+    parts.push(this.#timestampKey, this.#timestampText(timestamp), this.#typeTail(draft.type));
+  }
+
+  /** The timestamp's text, kept while events buffered together share it. */
+  #timestampText(timestamp: number): string {
+    if (timestamp !== this.#lastTimestamp) {
+      this.#lastTimestamp = timestamp;
+      this.#lastTimestampText = this.#text.value(timestamp) ?? 'null';
+    }
+    return this.#lastTimestampText;
   }
 
   /** `,"type":"<type>"}`, kept per type. */

@@ -15,19 +15,27 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** Keys whose text is kept; field names are few (Celery's), a caller's own are not cached. */
 const CACHED_KEYS = 256;
 
+/** A key's text before its value: `,"key":`, and `,"key":"` for a plain string's. */
+interface KeyText {
+  readonly open: string;
+  readonly openString: string;
+}
+
+/** The entry of a key {@link JsonTextWriter.fields} leaves out. */
+const SKIPPED: KeyText = { open: '', openString: '' };
+
 /** Writes JSON values and `,"key":value` runs, as JSON text or `quoted`. */
 export class JsonTextWriter {
   /** `"`, or `\"` when quoted. */
   readonly quote: string;
   readonly #quoted: boolean;
-  readonly #skipped: ReadonlySet<string>;
-  readonly #keys = new Map<string, string>();
+  readonly #keys = new Map<string, KeyText>();
 
   /** @param skipped keys {@link fields} leaves out */
   constructor(quoted: boolean, skipped: readonly string[] = []) {
     this.#quoted = quoted;
     this.quote = quoted ? '\\"' : '"';
-    this.#skipped = new Set(skipped);
+    for (const key of skipped) this.#keys.set(key, SKIPPED);
   }
 
   /** A string's JSON text. */
@@ -60,21 +68,24 @@ export class JsonTextWriter {
    */
   fields(fields: Readonly<Record<string, JsonValue | undefined>>, parts: string[]): void {
     for (const key in fields) {
-      if (!Object.hasOwn(fields, key) || this.#skipped.has(key)) continue;
+      const text = this.#key(key);
+      if (text === SKIPPED || !Object.hasOwn(fields, key)) continue;
       const value = fields[key];
       if (typeof value === 'string' && PLAIN.test(value)) {
-        parts.push(this.#key(key), this.quote, value, this.quote);
+        parts.push(text.openString, value, this.quote);
       } else {
-        const text = this.value(value);
-        if (text !== undefined) parts.push(this.#key(key), text);
+        const written = this.value(value);
+        if (written !== undefined) parts.push(text.open, written);
       }
     }
   }
 
-  #key(key: string): string {
+  /** The key's text, looked up once per key: one map lookup per field is all it costs. */
+  #key(key: string): KeyText {
     let text = this.#keys.get(key);
     if (text === undefined) {
-      text = `,${this.string(key)}:`;
+      const open = `,${this.string(key)}:`;
+      text = { open, openString: `${open}${this.quote}` };
       if (this.#keys.size < CACHED_KEYS) this.#keys.set(key, text);
     }
     return text;
