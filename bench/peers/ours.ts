@@ -92,7 +92,8 @@ async function work(concurrency: number): Promise<void> {
   });
   // Connects (and on RabbitMQ declares the queue) before reporting ready.
   await broker.stats(queue);
-  const events = flag === 'events' ? createEventDispatcher(url) : null;
+  // As `serverless-celery worker --events` opens it.
+  const events = flag === 'events' ? createEventDispatcher(url, { confirm: false }) : null;
   const worker = runLocalWorker(broker, registry, {
     queues: [queue],
     concurrency,

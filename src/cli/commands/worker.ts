@@ -200,10 +200,11 @@ async function openEvents(
 ): Promise<EventDispatcher> {
   // Loaded only with --events: a worker without them never loads the dispatchers.
   const { createEventDispatcher } = await import('../../brokers/create-event-dispatcher.js');
-  return createEventDispatcher(
-    withSecret(context, url),
-    hostname === undefined ? {} : { hostname },
-  );
+  // A long-lived process: no publisher confirms, as Celery's worker (see the option).
+  return createEventDispatcher(withSecret(context, url), {
+    confirm: false,
+    ...(hostname === undefined ? {} : { hostname }),
+  });
 }
 
 /** The remote-control mailbox on the worker's broker (loaded only with --remote-control). */
