@@ -2,8 +2,9 @@
  * Cost of publishing Celery events: N `task-succeeded` events on each broker, one send per event
  * (one round trip each) against sends of 100 (pipelined / one confirm per batch), and against
  * Celery's `task.multi` lists; and a busy worker's flushes (three events per task, a thousand
- * per send), with the CPU each event costs the sender. One receiver listens, as Flower would: a pattern subscription on
- * Redis, a bound queue on RabbitMQ (an event nobody listens to costs Redis and RabbitMQ less).
+ * per send), with the CPU each event costs the sender. One receiver listens, as Flower would: a
+ * pattern subscription on Redis, a bound queue on RabbitMQ (an event nobody listens to costs
+ * Redis and RabbitMQ less).
  *
  *   node --import tsx bench/celery-events.ts [N]     (default 10000; RUNS=3 medians)
  *
@@ -24,7 +25,7 @@ import {
 } from '../src/core/celery-events.js';
 import type { EventDispatcher } from '../src/core/event-dispatcher.js';
 import { createTaskMessage } from '../src/core/message.js';
-import { listenToEvents } from './harness.js';
+import { listenToEvents, median } from './harness.js';
 
 const run = promisify(execFile);
 const N = Number(process.argv[2] ?? 10_000);
@@ -101,10 +102,6 @@ async function time(events: EventDispatcher, testCase: Case): Promise<[number, n
     cpus.push((used.user + used.system) / batch.length);
   }
   return [median(rates), median(cpus)];
-}
-
-function median(values: number[]): number {
-  return values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 }
 
 /** A table row: events/s and µs of CPU per event. */

@@ -16,7 +16,7 @@ export interface CreateEventDispatcherOptions extends EventStamp {
    * environment may be frozen with events still in its socket buffer. A long-lived worker sends
    * without them, as Python Celery does (its closing handshake still delivers what it wrote),
    * and spares the broker their cost: a no-op drain with events on ran at 0.74 of its rate
-   * without events with confirms, at 0.87–0.89 without them (bench/drain.ts, medians of 9;
+   * without events with confirms, at 0.87–0.97 without them (bench/drain.ts, medians of 9;
    * bench/results/run-2026-12-05T1757-events.md).
    * Redis always answers each publish. @defaultValue true
    */
